@@ -1,0 +1,87 @@
+"""Classification of SMTP failures: permanent, temporary or configuration.
+
+The mailer raises what smtplib, ssl and socket raise, turned into one of
+the three `MailDeliveryError` subclasses of `zope.sendmail.interfaces`, so
+that deliveries and queue processors decide what to do from the class alone:
+a permanent error is not retried, a temporary one is, and a configuration
+error blames no message.
+"""
+import smtplib
+import socket
+import ssl
+
+from zope.sendmail.interfaces import MailDeliveryError
+from zope.sendmail.interfaces import MailerConfigurationError
+from zope.sendmail.interfaces import PermanentDeliveryError
+from zope.sendmail.interfaces import TemporaryDeliveryError
+
+
+def reply_text(reply):
+    """An SMTP reply (bytes from smtplib) as text."""
+    if isinstance(reply, bytes):
+        return reply.decode('utf-8', 'replace')
+    return str(reply)
+
+
+def classify_reply(code, reply, what, recipients=None):
+    """The exception for an SMTP reply *code* refusing *what* (a sender,
+    a message): 5xx is permanent, anything else temporary."""
+    cls = PermanentDeliveryError if 500 <= code < 600 else \
+        TemporaryDeliveryError
+    return cls(f'{what}: {code} {reply_text(reply)}', code=code, reply=reply,
+               recipients=recipients)
+
+
+def refused_error(refused):
+    """The exception for a message whose every recipient was refused
+    (*refused* maps each to its ``(code, reply)``): temporary if any
+    refusal was, so that the caller retries those."""
+    codes = [code for code, _ in refused.values()]
+    cls = TemporaryDeliveryError if any(c < 500 for c in codes) else \
+        PermanentDeliveryError
+    detail = '; '.join(f'{addr}: {code} {reply_text(reply)}'
+                       for addr, (code, reply) in refused.items())
+    return cls(f'all recipients refused: {detail}', code=max(codes),
+               recipients=refused)
+
+
+def classify_error(error, where, mailer):
+    """Turn *error*, raised while doing *where* (``"connecting to h:p"``),
+    into a classified `MailDeliveryError`; return it unchanged when it is
+    not a mail or network problem (a bug must not pass for a bad relay)."""
+    connecting = where.startswith('connecting')
+    if isinstance(error, MailDeliveryError):
+        return error
+    if isinstance(error, smtplib.SMTPAuthenticationError):
+        return MailerConfigurationError(
+            f'{where}: authentication as {mailer.username!r} refused:'
+            f' {error.smtp_code} {reply_text(error.smtp_error)}',
+            code=error.smtp_code, reply=error.smtp_error)
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return MailerConfigurationError(
+            f'{where}: certificate did not verify: {error.verify_message}'
+            f' (trust its CA with tls_ca_file, or turn tls_verify off at'
+            f' your own risk)')
+    if isinstance(error, ssl.SSLError) and connecting and not isinstance(
+            error, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        # A handshake that fails for protocol reasons (implicit TLS
+        # against a plain port, no common cipher) will fail every time.
+        return MailerConfigurationError(f'{where}: TLS failed: {error}')
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return TemporaryDeliveryError(
+            f'{where}: timed out after {mailer.timeout} s')
+    if isinstance(error, smtplib.SMTPResponseException):
+        # A refusal of the session (greeting, HELO, a 421) is the relay's
+        # problem, never the message's: always temporary.
+        return TemporaryDeliveryError(
+            f'{where}: {error.smtp_code} {reply_text(error.smtp_error)}',
+            code=error.smtp_code, reply=error.smtp_error)
+    if isinstance(error, smtplib.SMTPException) and not isinstance(
+            error, smtplib.SMTPServerDisconnected):
+        # smtplib's own complaints: an extension we need is missing.
+        return MailerConfigurationError(f'{where}: {error}')
+    if isinstance(error, OSError):
+        # Refused, unreachable, reset or dropped (SMTPServerDisconnected
+        # and ssl's EOF errors are OSErrors too): the relay may be back.
+        return TemporaryDeliveryError(f'{where}: {error or type(error).__name__}')
+    return error

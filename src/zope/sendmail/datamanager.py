@@ -1,0 +1,135 @@
+"""The transaction data manager that holds back mail until commit.
+
+One `MailDataManager` joins a transaction for one delivery and collects
+every message that delivery is given in that transaction.  The work is done
+by a *batch* (queued or direct, see `zope.sendmail.delivery`) at the points
+of ``transaction``'s two-phase commit where it is safe::
+
+    send() ... send()          batch.add(item) for each message
+    tpc_begin, commit          nothing: the messages are already prepared
+    tpc_vote                   batch.vote(items): may raise, aborting all
+    tpc_finish                 batch.finish(items): must not raise
+    abort / tpc_abort          batch.discard(items)
+    savepoint rollback         batch.discard(the items added after it)
+
+The state is explicit; a call out of order (a hand-driven protocol gone
+wrong) raises `DataManagerStateError` naming the state and the call.
+"""
+import logging
+
+from transaction.interfaces import IDataManagerSavepoint
+from transaction.interfaces import ISavepointDataManager
+from zope.interface import implementer
+
+
+log = logging.getLogger(__name__)
+
+ACTIVE = 'active'          # joined, collecting messages
+BEGUN = 'tpc_begin'        # two-phase commit started
+COMMITTED = 'committed'    # commit() called, vote pending
+VOTED = 'voted'            # batch.vote() succeeded
+FINISHED = 'finished'      # batch.finish() done: the mail is out of our hands
+ABORTED = 'aborted'        # everything discarded
+
+
+class DataManagerStateError(RuntimeError):
+    """A two-phase-commit method was called in the wrong state."""
+
+
+@implementer(ISavepointDataManager)
+class MailDataManager:
+    """Joins *transaction_manager*'s current transaction for *batch*.
+
+    *batch* provides ``vote(items)``, ``finish(items)`` and
+    ``discard(items)``.
+    """
+
+    def __init__(self, batch, transaction_manager):
+        self.batch = batch
+        self.transaction_manager = transaction_manager
+        self.items = []
+        self.state = ACTIVE
+
+    def __repr__(self):
+        return (f'<MailDataManager {self.state} with {len(self.items)}'
+                f' message(s) for {self.batch!r}>')
+
+    def _require(self, call, *states):
+        if self.state not in states:
+            raise DataManagerStateError(
+                f'{call}() called in state {self.state!r}; it is allowed'
+                f' only in state {" or ".join(map(repr, states))}')
+
+    def add(self, item):
+        """Take one more message; called by the delivery's ``send``."""
+        self._require('add', ACTIVE)
+        self.items.append(item)
+
+    def sortKey(self):
+        # '~' sorts after the keys of ZODB storages and most other data
+        # managers, so a relay is contacted only once they have voted.
+        return f'~zope.sendmail:{id(self):x}'
+
+    def tpc_begin(self, transaction):
+        self._require('tpc_begin', ACTIVE)
+        self.state = BEGUN
+
+    def commit(self, transaction):
+        self._require('commit', BEGUN)
+        self.state = COMMITTED
+
+    def tpc_vote(self, transaction):
+        self._require('tpc_vote', COMMITTED)
+        self.batch.vote(self.items)
+        self.state = VOTED
+
+    def tpc_finish(self, transaction):
+        self._require('tpc_finish', VOTED)
+        self.state = FINISHED
+        try:
+            self.batch.finish(self.items)
+        except Exception:
+            # The transaction is committed whatever happens here: raising
+            # would make the transaction package report a failed commit
+            # after other data managers finished.  The batch logs each
+            # message's fate; this is for its own bugs.
+            log.exception('unexpected error after commit in %r', self)
+
+    def abort(self, transaction):
+        # Called when the transaction aborts before or during the
+        # two-phase commit, but never after our vote succeeded.
+        self._require('abort', ACTIVE, BEGUN, COMMITTED, ABORTED)
+        self._discard()
+
+    def tpc_abort(self, transaction):
+        self._require('tpc_abort', ACTIVE, BEGUN, COMMITTED, VOTED, ABORTED)
+        self._discard()
+
+    def _discard(self):
+        items, self.items = self.items, []
+        self.state = ABORTED
+        if items:
+            self.batch.discard(items)
+
+    def savepoint(self):
+        self._require('savepoint', ACTIVE)
+        return MailSavepoint(self, len(self.items))
+
+    def _rollback(self, size):
+        self._require('rollback', ACTIVE)
+        dropped, self.items = self.items[size:], self.items[:size]
+        if dropped:
+            self.batch.discard(dropped)
+
+
+@implementer(IDataManagerSavepoint)
+class MailSavepoint:
+    """Remembers how many messages there were; rolling back drops the
+    messages sent after it."""
+
+    def __init__(self, data_manager, size):
+        self.data_manager = data_manager
+        self.size = size
+
+    def rollback(self):
+        self.data_manager._rollback(self.size)

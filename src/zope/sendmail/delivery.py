@@ -1,0 +1,272 @@
+"""The two mail deliveries: queued (into a Maildir) and direct (over SMTP).
+
+``send()`` checks its input, turns the message into bytes with CRLF line
+endings and a ``Message-Id``, and hands it to a batch joined to the current
+transaction through a `MailDataManager`.  A batch gathers everything one
+delivery sends in one transaction, so that the costly steps (a directory
+sync, an SMTP connection) happen once per transaction, not once per message.
+"""
+import email.message
+import logging
+import os
+import re
+import secrets
+import socket
+import time
+from email.parser import BytesHeaderParser
+
+import transaction
+from zope.interface import implementer
+
+from zope.sendmail.datamanager import MailDataManager  # noqa: F401 (API)
+from zope.sendmail.envelope import check_address
+from zope.sendmail.envelope import check_recipients
+from zope.sendmail.envelope import crlf
+from zope.sendmail.envelope import format_envelope
+from zope.sendmail.interfaces import IDirectMailDelivery
+from zope.sendmail.interfaces import IQueuedMailDelivery
+from zope.sendmail.interfaces import MailDeliveryError
+from zope.sendmail.maildir import Maildir
+
+
+log = logging.getLogger(__name__)
+
+_MESSAGE_ID = re.compile(r'<[^<>\s]+>')
+_hostname = socket.gethostname()
+
+
+def make_message_id():
+    """A new, globally unique message id, without angle brackets."""
+    return '%s.%d.%s@%s' % (time.strftime('%Y%m%d%H%M%S'), os.getpid(),
+                            secrets.token_hex(8), _hostname)
+
+
+def prepare_message(message):
+    """Return ``(message_id, message_bytes)`` for *message*.
+
+    The bytes have CRLF line endings and a ``Message-Id`` header, added when
+    the message has none.
+    """
+    if isinstance(message, email.message.Message):
+        message = message.as_bytes()
+    elif isinstance(message, str):
+        message = message.encode('utf-8')
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        message = bytes(message)
+    else:
+        raise TypeError(
+            f'message must be bytes, str or email.message.Message, not'
+            f' {type(message).__name__}')
+    message = crlf(message)
+    end = message.find(b'\r\n\r\n')
+    head = message if end < 0 else message[:end + 2]
+    if b'message-id' in head.lower():
+        value = BytesHeaderParser().parsebytes(head).get('Message-Id')
+        if value is not None:
+            value = str(value).strip()
+            if not _MESSAGE_ID.fullmatch(value):
+                raise ValueError(f'malformed Message-Id header: {value!r}'
+                                 f' (expected <left@right>)')
+            return value[1:-1], message
+    message_id = make_message_id()
+    return message_id, b'Message-Id: <%s>\r\n%s' % (
+        message_id.encode('ascii'), message)
+
+
+class AbstractMailDelivery:
+    """What both deliveries share: checking input, the message id, and
+    finding this transaction's batch."""
+
+    def __init__(self, transaction_manager=None):
+        self.transaction_manager = transaction_manager
+
+    def send(self, fromaddr, toaddrs, message):
+        check_address(fromaddr, 'sender')
+        toaddrs = check_recipients(toaddrs)
+        message_id, message = prepare_message(message)
+        manager = self.transaction_manager or transaction.manager
+        txn = manager.get()
+        try:
+            data_manager = txn.data(self)
+        except KeyError:
+            data_manager = None
+        item = self.createItem(message_id, fromaddr, toaddrs, message)
+        try:
+            if data_manager is None:
+                data_manager = MailDataManager(self.createBatch(), manager)
+                txn.join(data_manager)
+                txn.set_data(self, data_manager)
+            data_manager.add(item)
+        except BaseException:
+            self.discardItem(item)
+            raise
+        return message_id
+
+
+@implementer(IDirectMailDelivery)
+class DirectMailDelivery(AbstractMailDelivery):
+    """Relays through *mailer* while the transaction commits; see
+    `IDirectMailDelivery`."""
+
+    def __init__(self, mailer, transaction_manager=None):
+        super().__init__(transaction_manager)
+        self.mailer = mailer
+
+    def __repr__(self):
+        return f'<DirectMailDelivery via {self.mailer!r}>'
+
+    def createItem(self, message_id, fromaddr, toaddrs, message):
+        return (message_id, fromaddr, toaddrs, message)
+
+    def discardItem(self, item):
+        pass
+
+    def createBatch(self):
+        return DirectBatch(self.mailer)
+
+
+class DirectBatch:
+    """Sends one transaction's messages over one connection."""
+
+    def __init__(self, mailer):
+        self.mailer = mailer
+        self.connection = None
+
+    def __repr__(self):
+        return f'<DirectBatch via {self.mailer!r}>'
+
+    def vote(self, items):
+        # Connecting here lets an unreachable relay or bad credentials
+        # abort the transaction while that is still possible.
+        first = items[0] if items else None
+        if hasattr(self.mailer, 'connect'):
+            self.connection = self.mailer.connect()
+        elif first is not None:
+            # A mailer with only the IMailer methods: it prepares one send.
+            self.mailer.vote(*first[1:])
+
+    def finish(self, items):
+        try:
+            for message_id, fromaddr, toaddrs, message in items:
+                self._send_one(message_id, fromaddr, toaddrs, message)
+        finally:
+            self._close()
+
+    def _send_one(self, message_id, fromaddr, toaddrs, message):
+        sender = self.connection or self.mailer
+        try:
+            refused = sender.send(fromaddr, toaddrs, message)
+        except MailDeliveryError as e:
+            # Expected failures of delivery: logged, never raised, since
+            # the transaction has committed.
+            log.error('message %s from %s to %s not delivered: %s',
+                      message_id, fromaddr, ', '.join(toaddrs), e)
+            return
+        except Exception:
+            log.exception('message %s from %s to %s not delivered:'
+                          ' unexpected error', message_id, fromaddr,
+                          ', '.join(toaddrs))
+            return
+        for address, (code, reply) in (refused or {}).items():
+            if isinstance(reply, bytes):
+                reply = reply.decode('utf-8', 'replace')
+            log.error('message %s: recipient %s refused: %s %s',
+                      message_id, address, code, reply)
+        log.info('message %s from %s to %s sent', message_id, fromaddr,
+                 ', '.join(a for a in toaddrs if a not in (refused or {})))
+
+    def _close(self):
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.close()
+
+    def discard(self, items):
+        self._close()
+        if not hasattr(self.mailer, 'connect'):
+            self.mailer.abort()
+
+
+@implementer(IQueuedMailDelivery)
+class QueuedMailDelivery(AbstractMailDelivery):
+    """Writes messages into the Maildir queue at *queuePath*; see
+    `IQueuedMailDelivery`.
+
+    With *durable* (the default) a committed message survives a crash or a
+    power loss.  ``durable=False`` skips the syncs: faster, but a crash
+    shortly after a commit may lose or truncate queued mail.
+    *maildir_factory* (an `IMaildirFactory`) opens the queue.
+    """
+
+    def __init__(self, queuePath, transaction_manager=None, durable=True,
+                 maildir_factory=Maildir):
+        super().__init__(transaction_manager)
+        self._queuePath = queuePath
+        self.durable = durable
+        self.maildir_factory = maildir_factory
+        self._maildir = None
+
+    queuePath = property(lambda self: self._queuePath)
+
+    def __repr__(self):
+        return f'<QueuedMailDelivery {self.queuePath!r}>'
+
+    @property
+    def maildir(self):
+        if self._maildir is None:
+            self._maildir = self.maildir_factory(self.queuePath, create=True)
+        return self._maildir
+
+    def createItem(self, message_id, fromaddr, toaddrs, message):
+        writer = self.maildir.newMessage()
+        try:
+            writer.write(format_envelope(fromaddr, toaddrs) + message)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        return (message_id, writer)
+
+    def discardItem(self, item):
+        item[1].abort()
+
+    def createBatch(self):
+        return QueuedBatch(self.maildir, self.durable)
+
+
+class QueuedBatch:
+    """Moves one transaction's messages into the queue."""
+
+    def __init__(self, maildir, durable):
+        self.maildir = maildir
+        self.durable = durable
+
+    def __repr__(self):
+        return f'<QueuedBatch {self.maildir.path!r}>'
+
+    def vote(self, items):
+        if self.durable:
+            for message_id, writer in items:
+                writer.sync()
+
+    def finish(self, items):
+        for message_id, writer in items:
+            try:
+                writer.commit()
+            except OSError as e:
+                # Cannot raise after commit; the file is still in tmp/,
+                # where an operator can find it by this log line.
+                log.error('message %s committed but not queued: cannot move'
+                          ' %s into new/: %s', message_id, writer.path, e)
+            else:
+                log.debug('message %s queued as %s', message_id,
+                          writer.final_path)
+        if self.durable and items:
+            try:
+                self.maildir.sync_new()
+            except OSError as e:
+                log.error('cannot sync %s/new: %s; the last messages may be'
+                          ' lost in a power failure', self.maildir.path, e)
+
+    def discard(self, items):
+        for message_id, writer in items:
+            writer.abort()

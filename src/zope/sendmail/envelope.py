@@ -1,0 +1,113 @@
+"""The envelope lines of a queue file, and checks of addresses.
+
+A queued message is stored as two lines, ``X-Zope-From: <sender>`` and
+``X-Zope-To: <recipients joined by ", ">``, each ending in a bare LF,
+followed by the message.  This is the format of zope.sendmail 7.3; both
+directions live here so that they cannot drift apart.  The message bytes are
+stored as they are to be sent (with CRLF line endings).
+"""
+import re
+from email.utils import formataddr
+from email.utils import getaddresses
+
+
+FROM_PREFIX = b'X-Zope-From: '
+TO_PREFIX = b'X-Zope-To: '
+
+_FORBIDDEN = re.compile('[\r\n\x00]')
+_LINE_ENDINGS = re.compile(rb'\r\n|\r|\n')
+
+
+class EnvelopeError(ValueError):
+    """A queue file does not start with the two envelope lines."""
+
+
+def check_address(address, what='address'):
+    """Return *address* if it is safe to put in an envelope, else raise.
+
+    *what* names the address in the error (``"sender"``, ``"recipient"``).
+    CR, LF and NUL are refused because they would let the address inject
+    header lines into the queue file or commands into the SMTP session.
+    """
+    if not isinstance(address, str):
+        raise TypeError(
+            f'{what} must be a string, not {type(address).__name__}:'
+            f' {address!r}')
+    if _FORBIDDEN.search(address):
+        raise ValueError(
+            f'{what} contains a line break or NUL character: {address!r}')
+    return address
+
+
+def check_recipients(toaddrs):
+    """Return *toaddrs* as a tuple of checked recipient strings.
+
+    Each recipient must be one address (a display name may contain commas
+    inside quotes), so that the ``X-Zope-To`` line reads back as written.
+    """
+    if isinstance(toaddrs, (str, bytes)):
+        raise TypeError(
+            f'toaddrs must be a sequence of addresses, not a single'
+            f' {type(toaddrs).__name__}: {toaddrs!r}')
+    try:
+        toaddrs = tuple(toaddrs)
+    except TypeError:
+        raise TypeError(
+            f'toaddrs must be a sequence of addresses, not'
+            f' {type(toaddrs).__name__}') from None
+    if not toaddrs:
+        raise ValueError('no recipients given (toaddrs is empty)')
+    for address in toaddrs:
+        check_address(address, 'recipient')
+        parsed = [a for a in getaddresses([address]) if a[1]]
+        if len(parsed) != 1:
+            raise ValueError(
+                f'recipient is not a single e-mail address: {address!r}')
+    return toaddrs
+
+
+def crlf(message):
+    """Return the bytes *message* with every line ending made CRLF."""
+    if b'\n' not in message and b'\r' not in message:
+        return message
+    return _LINE_ENDINGS.sub(b'\r\n', message)
+
+
+def format_envelope(fromaddr, toaddrs):
+    """Return the two envelope lines (bytes) that start a queue file."""
+    return b''.join((
+        FROM_PREFIX, fromaddr.encode('utf-8'), b'\n',
+        TO_PREFIX, ', '.join(toaddrs).encode('utf-8'), b'\n',
+    ))
+
+
+def parse_envelope(data):
+    """Split queue file contents into ``(fromaddr, toaddrs, message)``.
+
+    *toaddrs* is a tuple; recipients with display names come back in
+    ``"Name" <address>`` form.  Raises `EnvelopeError` when the data does
+    not start with both envelope lines or names no recipient.
+    """
+    try:
+        first, second, message = data.split(b'\n', 2)
+    except ValueError:
+        raise EnvelopeError('queue file is truncated:'
+                            ' fewer than two envelope lines') from None
+    # 7.3 wrote bare LF; tolerate a CR left by a tool that rewrote the file.
+    first, second = first.rstrip(b'\r'), second.rstrip(b'\r')
+    if not first.startswith(FROM_PREFIX):
+        raise EnvelopeError(f'queue file does not start with X-Zope-From:'
+                            f' {first[:60]!r}')
+    if not second.startswith(TO_PREFIX):
+        raise EnvelopeError(f'second line of queue file is not X-Zope-To:'
+                            f' {second[:60]!r}')
+    try:
+        fromaddr = first[len(FROM_PREFIX):].decode('utf-8')
+        to_line = second[len(TO_PREFIX):].decode('utf-8')
+    except UnicodeDecodeError as e:
+        raise EnvelopeError(f'envelope is not UTF-8: {e}') from None
+    toaddrs = tuple(formataddr(pair) for pair in getaddresses([to_line])
+                    if pair[1])
+    if not toaddrs:
+        raise EnvelopeError(f'X-Zope-To names no recipient: {to_line!r}')
+    return fromaddr, toaddrs, message

@@ -1,0 +1,362 @@
+"""The contracts of zope.sendmail: every interface and exception, no code.
+
+How mail travels:
+
+- An application looks up an `IMailDelivery` utility and calls
+  ``send(fromaddr, toaddrs, message)``.  It gets back the message id (without
+  angle brackets) and can follow the fate of the message through
+  `IMailSentEvent` and `IMailErrorEvent`.
+
+- The delivery joins the current transaction (package ``transaction``).
+  Nothing leaves the process unless that transaction commits; on abort, or on
+  a conflict that makes the application retry, no mail is sent.
+
+- An `IQueuedMailDelivery` writes the message into a Maildir queue on disk at
+  commit.  An `IMailQueueProcessor` (a thread in the application, or the
+  ``zope-sendmail`` program) relays what is queued.  The queue survives
+  crashes: a committed message stays in it until a relay accepted it or
+  refused it for good.
+
+- An `IDirectMailDelivery` relays the message over SMTP while the transaction
+  commits.  Problems after the vote never break the commit: they are logged
+  and reported as `IMailErrorEvent`.
+
+- Both relay through an `IMailer`.  `ISMTPMailer` owns the SMTP
+  conversation: EHLO, TLS, AUTH, timeouts and certificate checks.
+
+Failures are classified by the exception raised, so that each caller can
+decide what to do without parsing reply texts: `PermanentDeliveryError`
+(do not try again), `TemporaryDeliveryError` (try again later) and
+`MailerConfigurationError` (the mailer's settings are wrong; no message is
+to blame).
+"""
+from zope.i18nmessageid import MessageFactory
+from zope.interface import Attribute
+from zope.interface import Interface
+from zope.schema import Bool
+from zope.schema import Float
+from zope.schema import Int
+from zope.schema import Password
+from zope.schema import TextLine
+
+
+_ = MessageFactory('zope')
+
+
+class IMailDelivery(Interface):
+    """A utility that sends mail as part of the current transaction."""
+
+    def send(fromaddr, toaddrs, message):
+        """Send *message* from *fromaddr* to *toaddrs* if the transaction
+        commits, and return its message id without angle brackets.
+
+        *fromaddr* is the envelope sender, a string.  *toaddrs* is a
+        non-empty sequence of recipient strings (``"a@example.com"`` or
+        ``'"Doe, Jane" <jane@example.com>'``).  *message* is the whole
+        RFC 5322 message as ``bytes``, as ``str`` (encoded as UTF-8) or as an
+        ``email.message.Message``.
+
+        If the message has a ``Message-Id`` header, its value is kept and
+        returned; otherwise a unique one is added.  Line endings are
+        normalised to CRLF.
+
+        Bad input raises at once, before anything joins the transaction:
+        ``TypeError`` for a non-string address or an unsupported message
+        type, ``ValueError`` for no recipients, an address containing CR,
+        LF or NUL, or a malformed ``Message-Id``.
+
+        Must never send anything, nor make anything visible to a queue
+        processor, before the transaction commits.
+        """
+
+
+class IDirectMailDelivery(IMailDelivery):
+    """Delivers during the commit of the transaction, through a mailer.
+
+    At the vote the mailer connects to the relay: a relay that cannot be
+    reached (or refuses the mailer's credentials) makes the vote fail and
+    the whole transaction abort before anything is committed.  The
+    messages are sent in ``tpc_finish`` over one connection; a failure
+    then is logged with the message id and never raised.
+    """
+
+    mailer = Attribute("The IMailer used to relay the messages.")
+
+
+class IQueuedMailDelivery(IMailDelivery):
+    """Writes each message into a Maildir queue when the transaction commits.
+
+    The message is written into the queue's ``tmp/`` at ``send()``, made
+    durable before the vote succeeds, and moved into ``new/`` in
+    ``tpc_finish``, where queue processors find it.
+    """
+
+    queuePath = TextLine(
+        title=_("Queue path"),
+        description=_("Pathname of the Maildir directory of the queue."))
+
+
+class IMailQueueProcessor(Interface):
+    """Relays the messages of a Maildir queue through a mailer."""
+
+    queuePath = TextLine(
+        title=_("Queue path"),
+        description=_("Pathname of the Maildir directory of the queue."))
+
+    pollingInterval = Int(
+        title=_("Polling interval"),
+        description=_("How often the queue is checked for new messages"
+                      " (in milliseconds)"),
+        default=5000)
+
+    mailer = Attribute("The IMailer used to relay the messages.")
+
+
+class IMailer(Interface):
+    """Relays one message at a time to a mail server.
+
+    Implementations know nothing of queues or transactions.
+    """
+
+    def vote(fromaddr, toaddrs, message):
+        """Prepare to send *message*; raise if it cannot be sent.
+
+        Called by a direct delivery's data manager in ``tpc_vote``, before
+        ``send``.  May open a connection that the following ``send`` of the
+        same thread uses.  Raising here aborts the transaction, so this is
+        the place to find out that the relay is unreachable.
+        """
+
+    def send(fromaddr, toaddrs, message):
+        """Send *message* (bytes) from *fromaddr* to *toaddrs* now.
+
+        Works with or without a prior ``vote`` and with no transaction at
+        all.  Raises on failure; callers in ``tpc_finish`` must catch.
+        """
+
+    def abort():
+        """Give up what ``vote`` prepared: close any connection it opened.
+
+        Must not raise, and must be harmless when nothing was prepared.
+        """
+
+
+class IMailerConnection(Interface):
+    """One open conversation with a relay, carrying many messages.
+
+    Obtained from `ISMTPMailer.connect`; used as a context manager so that
+    it is always closed.  Not thread-safe: one thread uses one connection.
+    """
+
+    def send(fromaddr, toaddrs, message):
+        """Send one message over this connection.
+
+        Returns a dict mapping each recipient the relay refused to its
+        ``(code, reply)``; empty when all were accepted.  Raises a
+        `MailDeliveryError` subclass when the message was not accepted for
+        any recipient.  If the relay dropped the connection since the last
+        message, the connection is reopened first.  After a failure the
+        connection can still be used for the next message.
+        """
+
+    def close():
+        """Say QUIT and close.  Never raises; calling it twice is harmless."""
+
+
+class ISMTPMailer(IMailer):
+    """A mailer that relays over SMTP (or SMTPS).
+
+    The conversation: connect (TLS from the first byte with
+    ``implicit_tls``), EHLO (HELO when EHLO is refused), STARTTLS when the
+    server offers it unless ``no_tls``, AUTH when a username and password
+    are set, then MAIL, RCPT, DATA.  Every blocking step is bounded by
+    ``timeout``.  Certificates and host names are verified unless
+    ``tls_verify`` is false.
+    """
+
+    hostname = TextLine(
+        title=_("Hostname"),
+        description=_("Name of the SMTP relay host."),
+        default='localhost',
+        required=True)
+
+    port = Int(
+        title=_("Port"),
+        description=_("Port of the SMTP service."),
+        default=25,
+        required=True)
+
+    username = TextLine(
+        title=_("Username"),
+        description=_("Username for SMTP AUTH; no AUTH when unset."),
+        required=False)
+
+    password = Password(
+        title=_("Password"),
+        description=_("Password for SMTP AUTH."),
+        required=False)
+
+    no_tls = Bool(
+        title=_("No TLS"),
+        description=_("Never use STARTTLS, even when the server offers it."),
+        default=False,
+        required=False)
+
+    force_tls = Bool(
+        title=_("Force TLS"),
+        description=_("Refuse to send unless the connection is encrypted:"
+                      " fail when the server does not offer STARTTLS."),
+        default=False,
+        required=False)
+
+    implicit_tls = Bool(
+        title=_("Implicit TLS"),
+        description=_("Speak TLS from the first byte (SMTPS, usually port"
+                      " 465) instead of upgrading with STARTTLS."),
+        default=False,
+        required=False)
+
+    timeout = Float(
+        title=_("Timeout"),
+        description=_("Seconds to wait for each network operation"
+                      " (connect, every reply)."),
+        default=10.0,
+        required=False)
+
+    tls_verify = Bool(
+        title=_("Verify TLS certificates"),
+        description=_("Check the relay's certificate and host name."
+                      " Turning this off exposes the password and the mail"
+                      " to anyone who can intercept the connection."),
+        default=True,
+        required=False)
+
+    tls_ca_file = TextLine(
+        title=_("CA file"),
+        description=_("PEM file of the certificate authorities to trust"
+                      " instead of the system's."),
+        required=False)
+
+    def connect():
+        """Open a connection to the relay and return an `IMailerConnection`.
+
+        EHLO, TLS and AUTH are done here, so the errors of a bad
+        configuration (`MailerConfigurationError`) and of an unreachable
+        relay (`TemporaryDeliveryError`) surface before any message.
+        """
+
+
+class IMaildirFactory(Interface):
+
+    def __call__(dirname, create=False):
+        """Return an `IMaildir` for the directory *dirname*.
+
+        With *create*, the directory and its ``tmp``, ``new`` and ``cur``
+        subdirectories are made when missing.  Without it, a directory that
+        is not a Maildir raises ``ValueError``.
+        """
+
+
+class IMaildir(Interface):
+    """A Maildir folder: ``tmp/`` for messages being written, ``new/`` and
+    ``cur/`` for delivered ones.
+
+    File names starting with a dot are never messages.
+    """
+
+    def __iter__():
+        """Iterate over the full paths of the messages in ``new/`` and
+        ``cur/``."""
+
+    def newMessage():
+        """Return an `IMaildirMessageWriter` for a new message.
+
+        The message becomes visible to readers only when the writer's
+        ``commit`` is called.
+        """
+
+
+class IMaildirMessageWriter(Interface):
+    """A message being written into a Maildir's ``tmp/``.
+
+    The file is created exclusively with mode 0600 under a name unique
+    across processes and hosts.
+    """
+
+    def write(data):
+        """Write *data* (bytes; text is encoded as UTF-8)."""
+
+    def writelines(lines):
+        """Write each element of *lines*, as ``write`` does."""
+
+    def close():
+        """Close the file; it stays in ``tmp/``."""
+
+    def commit():
+        """Close the file if needed and move it into ``new/``.
+
+        Calling ``commit`` after ``abort`` raises ``RuntimeError``.
+        """
+
+    def abort():
+        """Close the file if needed and remove it.
+
+        Harmless after ``commit`` (the message is not taken back) and when
+        called twice.
+        """
+
+
+class IMailEvent(Interface):
+    """Something happened to a message sent through an `IMailDelivery`.
+
+    Mail events are notified outside the commit of the transaction that
+    sent the message, each in a transaction of its own that a subscriber
+    may commit.  A subscriber that raises never affects the sender.
+    """
+
+    messageId = TextLine(
+        title=_("Message id"),
+        description=_("The id returned by IMailDelivery.send, without"
+                      " angle brackets."))
+
+
+class IMailSentEvent(IMailEvent):
+    """The relay accepted the message."""
+
+
+class IMailErrorEvent(IMailEvent):
+    """The message could not be delivered (to some or all recipients)."""
+
+    errorMessage = TextLine(
+        title=_("Error message"),
+        description=_("What went wrong, as the relay or the mailer said."))
+
+
+class MailDeliveryError(Exception):
+    """A mailer could not deliver a message.
+
+    ``code`` and ``reply`` are the SMTP reply when there was one (else
+    ``None``); ``recipients`` maps refused recipients to their
+    ``(code, reply)``.
+    """
+
+    def __init__(self, message, code=None, reply=None, recipients=None):
+        super().__init__(message)
+        self.code = code
+        self.reply = reply
+        self.recipients = dict(recipients or {})
+
+
+class PermanentDeliveryError(MailDeliveryError):
+    """The relay refused the message for good (5xx): do not try again."""
+
+
+class TemporaryDeliveryError(MailDeliveryError):
+    """The message may go through later: a 4xx reply, a dropped connection,
+    a timeout, an unreachable relay."""
+
+
+class MailerConfigurationError(MailDeliveryError):
+    """The mailer's settings are wrong, not the message: authentication
+    refused, TLS required but not offered, a certificate that does not
+    verify.  Rejecting messages for this would be wrong."""

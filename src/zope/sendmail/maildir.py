@@ -1,0 +1,181 @@
+"""The Maildir queue on disk: ``tmp/``, ``new/`` and ``cur/``.
+
+A writer creates its file in ``tmp/`` (exclusively, mode 0600, under a name
+unique across processes and hosts) and moves it into ``new/`` with one
+``rename`` when it commits, so a reader never sees half a message.  For
+durability the file's data is synced before the move, and the ``new/``
+directory after it; the second sync is the caller's to batch (see
+`Maildir.sync_new`), because one directory sync covers any number of renames.
+"""
+import errno
+import itertools
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+
+from zope.interface import implementer
+from zope.interface import provider
+
+from zope.sendmail.interfaces import IMaildir
+from zope.sendmail.interfaces import IMaildirFactory
+from zope.sendmail.interfaces import IMaildirMessageWriter
+
+
+log = logging.getLogger(__name__)
+
+SUBDIRS = ('tmp', 'new', 'cur')
+
+_counter = itertools.count()
+_counter_lock = threading.Lock()
+
+
+def _safe_hostname():
+    # The Maildir convention escapes the characters that would break the
+    # name's structure.
+    return socket.gethostname().replace('/', r'\057').replace(':', r'\072')
+
+
+def unique_name():
+    """A file name no other writer can choose: time, pid, a per-process
+    counter, random bits and the host name."""
+    now = time.time()
+    with _counter_lock:
+        count = next(_counter)
+    return '%d.M%dP%dQ%dR%s.%s' % (
+        now, (now % 1) * 1e6, os.getpid(), count, secrets.token_hex(4),
+        _safe_hostname())
+
+
+def fsync_path(path, flags=os.O_RDONLY):
+    """Flush the file or directory at *path* to stable storage."""
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@provider(IMaildirFactory)
+@implementer(IMaildir)
+class Maildir:
+    """A Maildir folder at *path*; see `IMaildirFactory` for *create*."""
+
+    def __init__(self, path, create=False):
+        self.path = path
+        missing = [d for d in SUBDIRS
+                   if not os.path.isdir(os.path.join(path, d))]
+        if missing and create:
+            for d in SUBDIRS:
+                os.makedirs(os.path.join(path, d), mode=0o700,
+                            exist_ok=True)
+        elif missing:
+            raise ValueError(
+                f'{path!r} is not a Maildir: it lacks the'
+                f' {"/, ".join(missing)}/ subdirector'
+                f'{"y" if len(missing) == 1 else "ies"}')
+
+    def __repr__(self):
+        return f'<Maildir {self.path!r}>'
+
+    def __iter__(self):
+        for subdir in ('new', 'cur'):
+            directory = os.path.join(self.path, subdir)
+            try:
+                names = os.listdir(directory)
+            except FileNotFoundError:
+                # Removed under our feet (an operator cleaning up):
+                # nothing to list, and the next call sees it again.
+                continue
+            for name in sorted(names):
+                if not name.startswith('.'):
+                    yield os.path.join(directory, name)
+
+    def newMessage(self):
+        """Start a new message in ``tmp/``; see `IMaildirMessageWriter`."""
+        tmp = os.path.join(self.path, 'tmp')
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(
+            os, 'O_CLOEXEC', 0)
+        while True:
+            name = unique_name()
+            path = os.path.join(tmp, name)
+            try:
+                fd = os.open(path, flags, 0o600)
+            except FileExistsError:
+                # Cannot happen with a sane clock and pid; a stale file
+                # from an earlier boot is not ours to overwrite.
+                continue
+            return MaildirMessageWriter(
+                fd, path, os.path.join(self.path, 'new', name))
+
+    def sync_new(self):
+        """Make the renames into ``new/`` durable: one directory sync,
+        whatever their number."""
+        fsync_path(os.path.join(self.path, 'new'))
+
+
+@implementer(IMaildirMessageWriter)
+class MaildirMessageWriter:
+    """A message being written into ``tmp/``; see the interface."""
+
+    def __init__(self, fd, path, final_path):
+        self._file = open(fd, 'wb')
+        self.path = path
+        self.final_path = final_path
+        self._state = 'open'
+
+    def __repr__(self):
+        return f'<MaildirMessageWriter {self._state} {self.path!r}>'
+
+    def write(self, data):
+        if isinstance(data, str):
+            data = data.encode('utf-8')
+        self._file.write(data)
+
+    def writelines(self, lines):
+        for data in lines:
+            self.write(data)
+
+    def close(self):
+        if not self._file.closed:
+            self._file.close()
+        if self._state == 'open':
+            self._state = 'closed'
+
+    def sync(self):
+        """Flush the data to stable storage (before the commit)."""
+        if self._state == 'aborted':
+            raise RuntimeError(f'cannot sync an aborted message: {self.path}')
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        elif self._state != 'committed':
+            fsync_path(self.path)
+
+    def commit(self):
+        if self._state == 'aborted':
+            raise RuntimeError(
+                f'cannot commit an aborted message: {self.path}')
+        if self._state == 'committed':
+            return
+        self.close()
+        os.rename(self.path, self.final_path)
+        self._state = 'committed'
+
+    def abort(self):
+        if self._state in ('committed', 'aborted'):
+            return
+        self.close()
+        self._state = 'aborted'
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            # Already gone (a tmp/ cleaner ran): the goal is reached.
+            pass
+        except OSError as e:
+            # Leaving the file in tmp/ is harmless: readers never look
+            # there, and stale tmp/ files are cleaned up later.
+            log.warning('could not remove aborted message %s: %s',
+                        self.path, os.strerror(e.errno or errno.EIO))
