@@ -1,1 +1,2 @@
-"""Transactional e-mail for Zope: mail goes out only if the transaction commits."""
+"""Transactional e-mail for Zope: mail goes out only if the transaction
+commits."""

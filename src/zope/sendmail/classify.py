@@ -67,6 +67,10 @@ def classify_error(error, where, mailer):
         # A handshake that fails for protocol reasons (implicit TLS
         # against a plain port, no common cipher) will fail every time.
         return MailerConfigurationError(f'{where}: TLS failed: {error}')
+    if isinstance(error, smtplib.SMTPServerDisconnected) and isinstance(
+            error.__context__, TimeoutError):
+        # smtplib reports a timed-out reply as a disconnection.
+        error = error.__context__
     if isinstance(error, (socket.timeout, TimeoutError)):
         return TemporaryDeliveryError(
             f'{where}: timed out after {mailer.timeout} s')
@@ -83,5 +87,6 @@ def classify_error(error, where, mailer):
     if isinstance(error, OSError):
         # Refused, unreachable, reset or dropped (SMTPServerDisconnected
         # and ssl's EOF errors are OSErrors too): the relay may be back.
-        return TemporaryDeliveryError(f'{where}: {error or type(error).__name__}')
+        detail = str(error) or type(error).__name__
+        return TemporaryDeliveryError(f'{where}: {detail}')
     return error

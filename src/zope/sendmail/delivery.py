@@ -131,6 +131,7 @@ class DirectBatch:
     def __init__(self, mailer):
         self.mailer = mailer
         self.connection = None
+        self.voted_without_connection = False
 
     def __repr__(self):
         return f'<DirectBatch via {self.mailer!r}>'
@@ -144,6 +145,7 @@ class DirectBatch:
         elif first is not None:
             # A mailer with only the IMailer methods: it prepares one send.
             self.mailer.vote(*first[1:])
+            self.voted_without_connection = True
 
     def finish(self, items):
         try:
@@ -182,7 +184,8 @@ class DirectBatch:
 
     def discard(self, items):
         self._close()
-        if not hasattr(self.mailer, 'connect'):
+        if self.voted_without_connection:
+            self.voted_without_connection = False
             self.mailer.abort()
 
 

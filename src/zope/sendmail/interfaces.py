@@ -1,34 +1,16 @@
 """The contracts of zope.sendmail: every interface and exception, no code.
 
-How mail travels:
+An application calls ``send`` on an `IMailDelivery`; the message leaves only
+if the transaction commits.  An `IQueuedMailDelivery` writes it into a
+Maildir queue that an `IMailQueueProcessor` relays; an `IDirectMailDelivery`
+relays it while the transaction commits.  Both relay through an `IMailer`;
+`ISMTPMailer` owns the SMTP conversation.  `IMailSentEvent` and
+`IMailErrorEvent` tell what became of each message id.
 
-- An application looks up an `IMailDelivery` utility and calls
-  ``send(fromaddr, toaddrs, message)``.  It gets back the message id (without
-  angle brackets) and can follow the fate of the message through
-  `IMailSentEvent` and `IMailErrorEvent`.
-
-- The delivery joins the current transaction (package ``transaction``).
-  Nothing leaves the process unless that transaction commits; on abort, or on
-  a conflict that makes the application retry, no mail is sent.
-
-- An `IQueuedMailDelivery` writes the message into a Maildir queue on disk at
-  commit.  An `IMailQueueProcessor` (a thread in the application, or the
-  ``zope-sendmail`` program) relays what is queued.  The queue survives
-  crashes: a committed message stays in it until a relay accepted it or
-  refused it for good.
-
-- An `IDirectMailDelivery` relays the message over SMTP while the transaction
-  commits.  Problems after the vote never break the commit: they are logged
-  and reported as `IMailErrorEvent`.
-
-- Both relay through an `IMailer`.  `ISMTPMailer` owns the SMTP
-  conversation: EHLO, TLS, AUTH, timeouts and certificate checks.
-
-Failures are classified by the exception raised, so that each caller can
-decide what to do without parsing reply texts: `PermanentDeliveryError`
-(do not try again), `TemporaryDeliveryError` (try again later) and
-`MailerConfigurationError` (the mailer's settings are wrong; no message is
-to blame).
+Failures are classified by exception class, never by parsing reply texts:
+`PermanentDeliveryError` (do not retry), `TemporaryDeliveryError` (retry
+later) and `MailerConfigurationError` (the settings are wrong; no message
+is to blame).
 """
 from zope.i18nmessageid import MessageFactory
 from zope.interface import Attribute
@@ -102,13 +84,10 @@ class IMailQueueProcessor(Interface):
     queuePath = TextLine(
         title=_("Queue path"),
         description=_("Pathname of the Maildir directory of the queue."))
-
     pollingInterval = Int(
-        title=_("Polling interval"),
+        title=_("Polling interval"), default=5000,
         description=_("How often the queue is checked for new messages"
-                      " (in milliseconds)"),
-        default=5000)
-
+                      " (in milliseconds)"))
     mailer = Attribute("The IMailer used to relay the messages.")
 
 
@@ -160,7 +139,7 @@ class IMailerConnection(Interface):
         """
 
     def close():
-        """Say QUIT and close.  Never raises; calling it twice is harmless."""
+        """Say QUIT and close; never raises, harmless when called twice."""
 
 
 class ISMTPMailer(IMailer):
@@ -175,67 +154,40 @@ class ISMTPMailer(IMailer):
     """
 
     hostname = TextLine(
-        title=_("Hostname"),
-        description=_("Name of the SMTP relay host."),
-        default='localhost',
-        required=True)
-
+        title=_("Hostname"), default='localhost', required=True,
+        description=_("Name of the SMTP relay host."))
     port = Int(
-        title=_("Port"),
-        description=_("Port of the SMTP service."),
-        default=25,
-        required=True)
-
+        title=_("Port"), default=25, required=True,
+        description=_("Port of the SMTP service."))
     username = TextLine(
-        title=_("Username"),
-        description=_("Username for SMTP AUTH; no AUTH when unset."),
-        required=False)
-
+        title=_("Username"), required=False,
+        description=_("Username for SMTP AUTH; no AUTH when unset."))
     password = Password(
-        title=_("Password"),
-        description=_("Password for SMTP AUTH."),
-        required=False)
-
+        title=_("Password"), required=False,
+        description=_("Password for SMTP AUTH."))
     no_tls = Bool(
-        title=_("No TLS"),
-        description=_("Never use STARTTLS, even when the server offers it."),
-        default=False,
-        required=False)
-
+        title=_("No TLS"), default=False, required=False,
+        description=_("Never use STARTTLS, even when offered."))
     force_tls = Bool(
-        title=_("Force TLS"),
+        title=_("Force TLS"), default=False, required=False,
         description=_("Refuse to send unless the connection is encrypted:"
-                      " fail when the server does not offer STARTTLS."),
-        default=False,
-        required=False)
-
+                      " fail when the server does not offer STARTTLS."))
     implicit_tls = Bool(
-        title=_("Implicit TLS"),
+        title=_("Implicit TLS"), default=False, required=False,
         description=_("Speak TLS from the first byte (SMTPS, usually port"
-                      " 465) instead of upgrading with STARTTLS."),
-        default=False,
-        required=False)
-
+                      " 465) instead of upgrading with STARTTLS."))
     timeout = Float(
-        title=_("Timeout"),
-        description=_("Seconds to wait for each network operation"
-                      " (connect, every reply)."),
-        default=10.0,
-        required=False)
-
+        title=_("Timeout"), default=10.0, required=False,
+        description=_("Seconds to wait for each network operation."))
     tls_verify = Bool(
-        title=_("Verify TLS certificates"),
+        title=_("Verify TLS certificates"), default=True, required=False,
         description=_("Check the relay's certificate and host name."
                       " Turning this off exposes the password and the mail"
-                      " to anyone who can intercept the connection."),
-        default=True,
-        required=False)
-
+                      " to anyone who can intercept the connection."))
     tls_ca_file = TextLine(
-        title=_("CA file"),
+        title=_("CA file"), required=False,
         description=_("PEM file of the certificate authorities to trust"
-                      " instead of the system's."),
-        required=False)
+                      " instead of the system's."))
 
     def connect():
         """Open a connection to the relay and return an `IMailerConnection`.
@@ -265,15 +217,12 @@ class IMaildir(Interface):
     """
 
     def __iter__():
-        """Iterate over the full paths of the messages in ``new/`` and
-        ``cur/``."""
+        """Iterate over the paths of the messages in ``new/`` and ``cur/``.
+        """
 
     def newMessage():
-        """Return an `IMaildirMessageWriter` for a new message.
-
-        The message becomes visible to readers only when the writer's
-        ``commit`` is called.
-        """
+        """Return an `IMaildirMessageWriter` for a new message, visible to
+        readers only once the writer commits."""
 
 
 class IMaildirMessageWriter(Interface):
@@ -293,17 +242,12 @@ class IMaildirMessageWriter(Interface):
         """Close the file; it stays in ``tmp/``."""
 
     def commit():
-        """Close the file if needed and move it into ``new/``.
-
-        Calling ``commit`` after ``abort`` raises ``RuntimeError``.
-        """
+        """Close the file if needed and move it into ``new/``; after
+        ``abort``, raise ``RuntimeError``."""
 
     def abort():
-        """Close the file if needed and remove it.
-
-        Harmless after ``commit`` (the message is not taken back) and when
-        called twice.
-        """
+        """Close the file if needed and remove it; harmless when called
+        twice or after ``commit`` (which it does not undo)."""
 
 
 class IMailEvent(Interface):
@@ -333,11 +277,8 @@ class IMailErrorEvent(IMailEvent):
 
 
 class MailDeliveryError(Exception):
-    """A mailer could not deliver a message.
-
-    ``code`` and ``reply`` are the SMTP reply when there was one (else
-    ``None``); ``recipients`` maps refused recipients to their
-    ``(code, reply)``.
+    """A mailer could not deliver a message.  ``code`` and ``reply``: the
+    SMTP reply, if any; ``recipients``: refused ones -> ``(code, reply)``.
     """
 
     def __init__(self, message, code=None, reply=None, recipients=None):

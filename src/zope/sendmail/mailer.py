@@ -124,6 +124,19 @@ class SMTPMailer:
             connection.close()
 
 
+class _SMTP_SSL(smtplib.SMTP_SSL):
+    """smtplib's SMTPS client, closing the socket when the handshake fails
+    instead of leaving it to the garbage collector."""
+
+    def _get_socket(self, host, port, timeout):
+        sock = smtplib.SMTP._get_socket(self, host, port, timeout)
+        try:
+            return self.context.wrap_socket(sock, server_hostname=self._host)
+        except BaseException:
+            sock.close()
+            raise
+
+
 @implementer(IMailerConnection)
 class SMTPConnection:
     """One conversation with the relay of *mailer*; see `IMailerConnection`.
@@ -154,11 +167,18 @@ class SMTPConnection:
         if mailer.timeout is not None:
             kwargs['timeout'] = mailer.timeout
         if mailer.implicit_tls:
-            if factory is smtplib.SMTP:
-                factory = smtplib.SMTP_SSL
+            if factory in (smtplib.SMTP, smtplib.SMTP_SSL):
+                factory = _SMTP_SSL
             kwargs['context'] = mailer.tls_context()
         try:
-            self._smtp = factory(mailer.hostname, mailer.port, **kwargs)
+            # Connecting separately from constructing lets us close the
+            # socket when the greeting times out (smtplib would leak it).
+            self._smtp = factory(**kwargs)
+            # smtplib verifies the host name it was constructed with.
+            self._smtp._host = mailer.hostname
+            code, reply = self._smtp.connect(mailer.hostname, mailer.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, reply)
             self.encrypted = bool(mailer.implicit_tls)
             self._greet()
         except BaseException as e:

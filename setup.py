@@ -1,0 +1,109 @@
+##############################################################################
+#
+# Copyright (c) Zope Foundation and Contributors.
+# All Rights Reserved.
+#
+# This software is subject to the provisions of the Zope Public License,
+# Version 2.1 (ZPL).  A copy of the ZPL should accompany this distribution.
+# THIS SOFTWARE IS PROVIDED "AS IS" AND ANY AND ALL EXPRESS OR IMPLIED
+# WARRANTIES ARE DISCLAIMED, INCLUDING, BUT NOT LIMITED TO, THE IMPLIED
+# WARRANTIES OF TITLE, MERCHANTABILITY, AGAINST INFRINGEMENT, AND FITNESS
+# FOR A PARTICULAR PURPOSE.
+#
+##############################################################################
+"""Setup for zope.sendmail.
+
+``zope`` is a native (PEP 420) namespace package: there is no
+``src/zope/__init__.py`` and there must never be one.
+"""
+import os
+
+from setuptools import find_namespace_packages
+from setuptools import setup
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read(*names):
+    """Return the text of a file next to setup.py, or '' if it is absent."""
+    path = os.path.join(HERE, *names)
+    try:
+        with open(path, encoding='utf-8') as f:
+            return f.read()
+    except OSError:
+        return ''
+
+
+long_description = '\n\n'.join(
+    text for text in (read('README.txt'), read('CHANGES.txt')) if text
+)
+
+TESTS_REQUIRE = [
+    'zope.testrunner',
+    'zope.testing',
+    'aiosmtpd',
+    'cryptography',
+]
+
+setup(
+    name='zope.sendmail',
+    version='8.0.dev0',
+    description=(
+        'Zope transactional e-mail sending '
+        '(queued and direct delivery over SMTP)'
+    ),
+    long_description=long_description,
+    long_description_content_type='text/x-rst',
+    author='Zope Foundation and Contributors',
+    author_email='zope-dev@zope.dev',
+    url='https://github.com/zopefoundation/zope.sendmail',
+    license='ZPL 2.1',
+    keywords='zope mail smtp transaction queue maildir',
+    classifiers=[
+        'Development Status :: 5 - Production/Stable',
+        'Environment :: Web Environment',
+        'Framework :: Zope :: 3',
+        'Intended Audience :: Developers',
+        'License :: OSI Approved :: Zope Public License',
+        'Natural Language :: English',
+        'Operating System :: OS Independent',
+        'Programming Language :: Python',
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3 :: Only',
+        'Programming Language :: Python :: 3.10',
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+        'Programming Language :: Python :: 3.13',
+        'Programming Language :: Python :: Implementation :: CPython',
+        'Topic :: Communications :: Email',
+        'Topic :: Internet :: WWW/HTTP',
+    ],
+    package_dir={'': 'src'},
+    packages=find_namespace_packages('src', include=['zope.*']),
+    include_package_data=True,
+    package_data={
+        '': ['*.txt', '*.zcml', '*.pem'],
+    },
+    zip_safe=False,
+    python_requires='>=3.10',
+    install_requires=[
+        'transaction',
+        'zope.interface',
+        'zope.schema',
+        'zope.component',
+        'zope.configuration',
+        'zope.security',
+        'zope.i18nmessageid',
+        'zope.processlifetime',
+        'zope.event',
+    ],
+    extras_require={
+        'test': TESTS_REQUIRE,
+    },
+    entry_points={
+        'console_scripts': [
+            'zope-sendmail = zope.sendmail.queue:run',
+        ],
+    },
+)

@@ -1,0 +1,81 @@
+"""Fault injection for the SMTP test server.
+
+This module owns the faults a test can make :class:`SMTPTestServer
+<zope.sendmail.testserver.server.SMTPTestServer>` inject: their settings
+(a mixin of the server), their validation and the drop decision the
+protocol asks for at every :data:`DROP_POINTS` point.  Faults are plain
+attributes/methods of the server, settable from the test thread at any
+time; the server reads them per command.  ``reset()`` restores all of them:
+
+``refuse(address, code, text)``
+    RCPT TO for ``address`` gets that reply.  Independently, while
+    ``local_part_rules`` is true (the default), a local part starting with
+    ``tempfail`` gets 451 and one starting with ``reject`` gets 550, like a
+    conventional test sink.
+``fail_mail(code, text)`` / ``fail_data(code, text)``
+    the reply to every MAIL FROM / every end of DATA (message not recorded).
+``drop_at``
+    one of :data:`DROP_POINTS` or None: close the connection instead of
+    replying at that point ('dot': after the whole message arrived, before
+    the 250, message not recorded; 'quit': instead of the 221).  With
+    ``drop_once`` true only the next matching connection is dropped.
+``delay``
+    seconds to wait (asynchronously) before every reply, greeting included.
+``stall``
+    accept connections but send no greeting while true.
+``reject_auth``
+    answer every AUTH with 535, even with the right password.
+``refuse_ehlo``
+    answer EHLO with 502, as a server that only speaks HELO does.
+"""
+
+DROP_POINTS = ('connect', 'ehlo', 'mail', 'rcpt', 'data', 'dot', 'quit',
+               'rset')
+
+
+def _reply(code, text):
+    # Only failures make sense here; a 2xx "fault" would silently pass.
+    if not 400 <= int(code) <= 599:
+        raise ValueError(f'expected a 4xx or 5xx reply code, got {code!r}')
+    return f'{int(code)} {text}'
+
+
+class _Faults:
+    """The fault settings of :class:`SMTPTestServer`; see the module doc."""
+
+    @property
+    def drop_at(self):
+        return self._drop_at
+
+    @drop_at.setter
+    def drop_at(self, point):
+        if point is not None and point not in DROP_POINTS:
+            raise ValueError(f'drop_at must be None or one of {DROP_POINTS}')
+        self._drop_at = point
+
+    def refuse(self, address, code=550, text='5.1.1 no such user'):
+        """Answer RCPT TO for ``address`` (case-insensitive) with a reply."""
+        self._refusals[address.lower()] = _reply(code, text)
+
+    def fail_mail(self, code=550, text='5.7.1 sender rejected'):
+        """Answer every MAIL FROM with this reply until reset."""
+        self._mail_reply = _reply(code, text)
+
+    def fail_data(self, code=451, text='4.3.0 try again later'):
+        """Answer every end of DATA with this reply until reset."""
+        self._data_reply = _reply(code, text)
+
+    def _reset_faults(self):
+        self._refusals, self.local_part_rules = {}, True
+        self._mail_reply = self._data_reply = None
+        self.drop_at, self.drop_once = None, False
+        self.delay, self.stall, self.reject_auth = 0, False, False
+        self.refuse_ehlo = False
+
+    # Called from the server thread.
+
+    def _maybe_drop(self, smtp, point):
+        if self._drop_at == point:
+            if self.drop_once:
+                self._drop_at = None
+            smtp.drop()
