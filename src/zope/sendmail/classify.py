@@ -32,6 +32,13 @@ def classify_reply(code, reply, what, recipients=None):
                recipients=recipients)
 
 
+def refused_text(refused):
+    """*refused* (recipient -> ``(code, reply)``) as one line of text."""
+    return 'recipients refused: ' + '; '.join(
+        f'{addr}: {code} {reply_text(reply)}'
+        for addr, (code, reply) in refused.items())
+
+
 def refused_error(refused):
     """The exception for a message whose every recipient was refused
     (*refused* maps each to its ``(code, reply)``): temporary if any
@@ -39,9 +46,7 @@ def refused_error(refused):
     codes = [code for code, _ in refused.values()]
     cls = TemporaryDeliveryError if any(c < 500 for c in codes) else \
         PermanentDeliveryError
-    detail = '; '.join(f'{addr}: {code} {reply_text(reply)}'
-                       for addr, (code, reply) in refused.items())
-    return cls(f'all recipients refused: {detail}', code=max(codes),
+    return cls('all ' + refused_text(refused), code=max(codes),
                recipients=refused)
 
 

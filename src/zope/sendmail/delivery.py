@@ -18,11 +18,16 @@ from email.parser import BytesHeaderParser
 import transaction
 from zope.interface import implementer
 
+from zope.sendmail.classify import refused_text
+from zope.sendmail.classify import reply_text
 from zope.sendmail.datamanager import MailDataManager  # noqa: F401 (API)
 from zope.sendmail.envelope import check_address
 from zope.sendmail.envelope import check_recipients
 from zope.sendmail.envelope import crlf
 from zope.sendmail.envelope import format_envelope
+from zope.sendmail.events import MailErrorEvent
+from zope.sendmail.events import MailSentEvent
+from zope.sendmail.events import dispatch
 from zope.sendmail.interfaces import IDirectMailDelivery
 from zope.sendmail.interfaces import IQueuedMailDelivery
 from zope.sendmail.interfaces import MailDeliveryError
@@ -157,25 +162,28 @@ class DirectBatch:
     def _send_one(self, message_id, fromaddr, toaddrs, message):
         sender = self.connection or self.mailer
         try:
-            refused = sender.send(fromaddr, toaddrs, message)
+            refused = sender.send(fromaddr, toaddrs, message) or {}
         except MailDeliveryError as e:
             # Expected failures of delivery: logged, never raised, since
             # the transaction has committed.
             log.error('message %s from %s to %s not delivered: %s',
                       message_id, fromaddr, ', '.join(toaddrs), e)
+            dispatch(MailErrorEvent(message_id, str(e)))
             return
-        except Exception:
+        except Exception as e:
             log.exception('message %s from %s to %s not delivered:'
                           ' unexpected error', message_id, fromaddr,
                           ', '.join(toaddrs))
+            dispatch(MailErrorEvent(message_id, f'unexpected error: {e!r}'))
             return
-        for address, (code, reply) in (refused or {}).items():
-            if isinstance(reply, bytes):
-                reply = reply.decode('utf-8', 'replace')
+        for address, (code, reply) in refused.items():
             log.error('message %s: recipient %s refused: %s %s',
-                      message_id, address, code, reply)
+                      message_id, address, code, reply_text(reply))
         log.info('message %s from %s to %s sent', message_id, fromaddr,
-                 ', '.join(a for a in toaddrs if a not in (refused or {})))
+                 ', '.join(a for a in toaddrs if a not in refused))
+        dispatch(MailSentEvent(message_id))
+        if refused:
+            dispatch(MailErrorEvent(message_id, refused_text(refused)))
 
     def _close(self):
         connection, self.connection = self.connection, None

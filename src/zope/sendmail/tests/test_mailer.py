@@ -139,7 +139,7 @@ class SMTPMailerTests(MailerTestBase):
         server = self.layer.server
         with self._makeOne().connect() as connection:
             connection.send('alice@example.com', ['bob@example.com'], MESSAGE)
-            server.drop_once, server.drop_at = True, 'rset'
+            server.drop_once, server.drop_at = True, 'mail'
             connection.send('alice@example.com', ['bob@example.com'], MESSAGE)
         self.assertEqual(len(server.messages), 2)
         self.assertEqual(server.connections, 2)

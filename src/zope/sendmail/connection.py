@@ -1,0 +1,213 @@
+"""One conversation with an SMTP relay, carrying many messages.
+
+`SMTPConnection` connects, greets (EHLO, else HELO), encrypts (STARTTLS or
+implicit TLS), authenticates, and then sends message after message: MAIL,
+RCPT for each recipient, DATA.  It does not say RSET between messages; a
+relay that dropped the idle connection shows it at the next MAIL, before
+anything of that message was sent, and the connection is reopened.  Every
+failure leaves as a classified `MailDeliveryError` (see `classify`).
+"""
+import logging
+import smtplib
+
+from zope.interface import implementer
+
+from zope.sendmail.classify import classify_error
+from zope.sendmail.classify import classify_reply
+from zope.sendmail.classify import refused_error
+from zope.sendmail.classify import reply_text
+from zope.sendmail.envelope import crlf
+from zope.sendmail.interfaces import IMailerConnection
+from zope.sendmail.interfaces import MailDeliveryError
+from zope.sendmail.interfaces import MailerConfigurationError
+
+
+log = logging.getLogger(__name__)
+
+
+class _SMTP_SSL(smtplib.SMTP_SSL):
+    """smtplib's SMTPS client, closing the socket when the handshake fails
+    instead of leaving it to the garbage collector."""
+
+    def _get_socket(self, host, port, timeout):
+        sock = smtplib.SMTP._get_socket(self, host, port, timeout)
+        try:
+            return self.context.wrap_socket(sock, server_hostname=self._host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+class _Reconnect(Exception):
+    """The relay dropped a reused connection before this message."""
+
+
+@implementer(IMailerConnection)
+class SMTPConnection:
+    """One conversation with the relay of *mailer*; see `IMailerConnection`.
+    """
+
+    def __init__(self, mailer):
+        self.mailer = mailer
+        self._smtp = None
+        self._used = False
+        self.encrypted = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    @property
+    def relay(self):
+        return f'{self.mailer.hostname}:{self.mailer.port}'
+
+    def open(self):
+        """Connect, greet, encrypt and authenticate."""
+        self._discard()
+        mailer = self.mailer
+        factory = getattr(mailer, 'smtp', None) or smtplib.SMTP
+        kwargs = {}
+        if mailer.timeout is not None:
+            kwargs['timeout'] = mailer.timeout
+        if mailer.implicit_tls:
+            if factory in (smtplib.SMTP, smtplib.SMTP_SSL):
+                factory = _SMTP_SSL
+            kwargs['context'] = mailer.tls_context()
+        try:
+            # Connecting separately from constructing lets us close the
+            # socket when the greeting times out (smtplib would leak it).
+            self._smtp = factory(**kwargs)
+            # smtplib verifies the host name it was constructed with.
+            self._smtp._host = mailer.hostname
+            code, reply = self._smtp.connect(mailer.hostname, mailer.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, reply)
+            self.encrypted = bool(mailer.implicit_tls)
+            self._greet()
+        except BaseException as e:
+            self._discard()
+            if isinstance(e, Exception):
+                raise classify_error(e, f'connecting to {self.relay}',
+                                     self.mailer) from e
+            raise
+        self._used = False
+        log.debug('connected to %s (encrypted: %s)', self.relay,
+                  self.encrypted)
+
+    def _greet(self):
+        smtp, mailer = self._smtp, self.mailer
+        code, reply = smtp.ehlo()
+        if not 200 <= code < 300:
+            code, reply = smtp.helo()
+            if not 200 <= code < 300:
+                raise smtplib.SMTPHeloError(code, reply)
+        if not mailer.implicit_tls and not mailer.no_tls:
+            if smtp.has_extn('starttls'):
+                code, reply = smtp.starttls(context=mailer.tls_context())
+                if code == 220:
+                    self.encrypted = True
+                    smtp.ehlo()
+                elif not mailer.force_tls:
+                    log.warning('%s refused STARTTLS (%s %s); sending'
+                                ' unencrypted', self.relay, code,
+                                reply_text(reply))
+        if mailer.force_tls and not self.encrypted:
+            raise MailerConfigurationError(
+                f'TLS is required (force_tls) but the relay {self.relay}'
+                f' does not offer STARTTLS')
+        if mailer.username is not None and mailer.password is not None:
+            if not smtp.has_extn('auth'):
+                raise MailerConfigurationError(
+                    f'a username is set but the relay {self.relay} does not'
+                    f' offer AUTH' + ('' if self.encrypted else
+                                      ' on an unencrypted connection'))
+            smtp.login(mailer.username, mailer.password)
+
+    def _discard(self):
+        smtp, self._smtp, self.encrypted = self._smtp, None, False
+        if smtp is not None:
+            smtp.close()
+
+    def send(self, fromaddr, toaddrs, message):
+        if isinstance(message, str):
+            message = message.encode('utf-8')
+        message = crlf(message)
+        toaddrs = list(toaddrs)
+        if self._smtp is None:
+            self.open()
+        elif self._used:
+            # No RSET between messages (one round trip less each): a relay
+            # that dropped the idle connection shows it at MAIL, before
+            # anything of this message was sent, so reconnecting is safe.
+            try:
+                return self._transaction(fromaddr, toaddrs, message)
+            except _Reconnect:
+                log.debug('%s dropped the connection between messages;'
+                          ' reconnecting', self.relay)
+                self.open()
+        return self._transaction(fromaddr, toaddrs, message)
+
+    def _transaction(self, fromaddr, toaddrs, message):
+        smtp, first_use = self._smtp, not self._used
+        self._used = True
+        try:
+            options = []
+            if smtp.does_esmtp and smtp.has_extn('size'):
+                options.append(f'size={len(message)}')
+            try:
+                code, reply = smtp.mail(fromaddr, options)
+            except (smtplib.SMTPServerDisconnected, OSError):
+                if first_use:
+                    raise
+                raise _Reconnect() from None
+            if code == 421 and not first_use:
+                raise _Reconnect()
+            if code != 250:
+                raise self._refusal(classify_reply(
+                    code, reply, f'sender {fromaddr} refused'))
+            refused = {}
+            for address in toaddrs:
+                code, reply = smtp.rcpt(address)
+                if code not in (250, 251):
+                    refused[address] = (code, reply)
+            if len(refused) == len(toaddrs):
+                raise self._refusal(refused_error(refused))
+            code, reply = smtp.data(message)
+            if code != 250:
+                raise self._refusal(classify_reply(code, reply,
+                                                   'message refused'))
+            return refused
+        except (_Reconnect, MailDeliveryError):
+            raise
+        except Exception as e:
+            # Dropped, timed out, or an odd reply: the connection is in an
+            # unknown state, so the next message gets a fresh one.
+            self._discard()
+            raise classify_error(e, f'sending via {self.relay}',
+                                 self.mailer) from e
+
+    def _refusal(self, error):
+        """Prepare the connection for the next message after a refusal."""
+        if error.code == 421:
+            self._discard()  # the relay is closing this connection
+        else:
+            try:
+                self._smtp.rset()
+            except (smtplib.SMTPException, OSError):
+                self._discard()
+        return error
+
+    def close(self):
+        smtp = self._smtp
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError) as e:
+            # The messages were accepted before QUIT was said; a relay
+            # that hangs up instead of answering it loses us nothing.
+            log.debug('QUIT to %s failed: %s', self.relay, e)
+        finally:
+            self._discard()
