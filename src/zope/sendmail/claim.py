@@ -222,3 +222,40 @@ def write_atomically(path, data, sync=False):
     except OSError:
         _unlink(tmp)
         raise
+
+
+def remove_orphans(directory, min_age=300, now=None):
+    """Remove claim and retry files whose message is gone, once they are
+    *min_age* seconds old (younger ones may belong to a message being
+    moved); skip the lock files still locked.  Return their number."""
+    now = time.time() if now is None else now
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    names = {e.name for e in entries}
+    for entry in entries:
+        for prefix in (CLAIM, SENDING, RETRY, '.tmp-'):
+            if entry.name.startswith(prefix):
+                break
+        else:
+            continue
+        if prefix != '.tmp-' and entry.name[len(prefix):] in names:
+            continue
+        try:
+            if now - entry.stat().st_mtime < min_age:
+                continue
+            if prefix == CLAIM:
+                fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    os.unlink(entry.path)
+                finally:
+                    os.close(fd)
+            else:
+                os.unlink(entry.path)
+            removed += 1
+        except (FileNotFoundError, BlockingIOError):
+            continue  # gone already, or a live claim
+    return removed

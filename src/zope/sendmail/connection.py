@@ -211,3 +211,29 @@ class SMTPConnection:
             log.debug('QUIT to %s failed: %s', self.relay, e)
         finally:
             self._discard()
+
+
+@implementer(IMailerConnection)
+class SingleMessageConnection:
+    """A connection for a mailer with only the `IMailer` methods: each
+    message goes through ``mailer.send``."""
+
+    def __init__(self, mailer):
+        self.mailer = mailer
+
+    def send(self, fromaddr, toaddrs, message):
+        try:
+            return self.mailer.send(fromaddr, toaddrs, message)
+        except smtplib.SMTPRecipientsRefused as e:
+            raise refused_error(e.recipients) from e
+        except smtplib.SMTPResponseException as e:
+            raise classify_reply(e.smtp_code, e.smtp_error, 'refused') from e
+        except Exception as e:
+            error = classify_error(e, f'sending via {self.mailer!r}',
+                                   self.mailer)
+            if error is e:
+                raise
+            raise error from e
+
+    def close(self):
+        pass

@@ -32,6 +32,8 @@ from zope.sendmail.interfaces import IDirectMailDelivery
 from zope.sendmail.interfaces import IQueuedMailDelivery
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.maildir import Maildir
+from zope.sendmail.queue import QueueProcessorThread  # noqa: F401 (7.3 API)
+from zope.sendmail.queue import wake
 
 
 log = logging.getLogger(__name__)
@@ -277,6 +279,10 @@ class QueuedBatch:
             except OSError as e:
                 log.error('cannot sync %s/new: %s; the last messages may be'
                           ' lost in a power failure', self.maildir.path, e)
+        if items:
+            # A processor thread of this process sends them now rather
+            # than at its next poll.
+            wake(self.maildir.path)
 
     def discard(self, items):
         for message_id, writer in items:

@@ -15,6 +15,7 @@ FROM_PREFIX = b'X-Zope-From: '
 TO_PREFIX = b'X-Zope-To: '
 
 _FORBIDDEN = re.compile('[\r\n\x00]')
+_MESSAGE_ID = re.compile(rb'^message-id:[ \t]*<([^>\r\n]*)>', re.I | re.M)
 _LINE_ENDINGS = re.compile(rb'\r\n|\r|\n')
 
 
@@ -111,3 +112,10 @@ def parse_envelope(data):
     if not toaddrs:
         raise EnvelopeError(f'X-Zope-To names no recipient: {to_line!r}')
     return fromaddr, toaddrs, message
+
+
+def message_id_of(message):
+    """The Message-Id of *message* (bytes), without brackets, or None."""
+    end = message.find(b'\r\n\r\n')
+    match = _MESSAGE_ID.search(message, 0, end if end >= 0 else len(message))
+    return match.group(1).decode('ascii', 'replace') if match else None

@@ -110,6 +110,24 @@ class Maildir:
             return MaildirMessageWriter(
                 fd, path, os.path.join(self.path, 'new', name))
 
+    def cleanup(self, max_age=36 * 60 * 60, now=None):
+        """Remove files a crashed writer left in ``tmp/`` more than
+        *max_age* seconds ago (the Maildir rule is 36 hours); return their
+        number."""
+        now = time.time() if now is None else now
+        removed = 0
+        tmp = os.path.join(self.path, 'tmp')
+        for entry in os.scandir(tmp):
+            try:
+                if now - entry.stat().st_mtime > max_age:
+                    os.unlink(entry.path)
+                    removed += 1
+                    log.warning('removed %s, left in tmp/ by a writer that'
+                                ' died', entry.path)
+            except FileNotFoundError:
+                continue  # committed or removed meanwhile
+        return removed
+
     def sync_new(self):
         """Make the renames into ``new/`` durable: one directory sync,
         whatever their number."""

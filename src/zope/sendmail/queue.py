@@ -1,15 +1,197 @@
-"""The queue processor and the ``zope-sendmail`` program.
+"""The thread that keeps a mail queue moving.
 
-Not yet written: the processing pass, its thread and the console program
-come next (see the project's issues).  The console entry point exists so
-that installing the package gives a working ``zope-sendmail`` command that
-says so.
+`QueueProcessorThread` repeats `QueueProcessor.process` (one pass over the
+queue) every ``interval`` seconds, sooner when a deferred message falls due,
+at once when a `QueuedMailDelivery` of this process commits to its queue
+(`wake`), and less often, with exponential backoff, while the relay is
+unreachable or refuses the mailer's settings.  ``stop()`` wakes it, lets
+the messages in flight finish and joins it.
+
+The ``zope-sendmail`` console program lives in `zope.sendmail.console`;
+``run`` and ``ConsoleApp`` stay importable from here for 7.3's users.
 """
-import sys
+import logging
+import os
+import threading
+import time
+import weakref
+
+from zope.interface import implementer
+
+from zope.sendmail.claim import remove_orphans
+from zope.sendmail.interfaces import IMailQueueProcessor
+from zope.sendmail.maildir import Maildir
+from zope.sendmail.processor import QueueProcessor
+from zope.sendmail.retry import RetryPolicy
+
+
+log = logging.getLogger(__name__)
+
+_threads = weakref.WeakSet()
+_threads_lock = threading.Lock()
+
+
+def wake(queue_path):
+    """Wake the running processor threads of the queue at *queue_path*."""
+    path = os.path.realpath(queue_path)
+    with _threads_lock:
+        threads = [t for t in _threads if t._realpath == path]
+    for thread in threads:
+        thread.wake()
+
+
+@implementer(IMailQueueProcessor)
+class QueueProcessorThread(threading.Thread):
+    """Processes the queue *maildir* (or the one at *queuePath*) through
+    *mailer*, in a daemon thread.
+
+    *retry*, *connections* and *max_messages* configure the passes (see
+    `QueueProcessor`); *housekeeping* is how often, in seconds, stale files
+    are cleaned up.
+    """
+
+    def __init__(self, interval=3.0, mailer=None, queuePath=None,
+                 maildir=None, retry=None, connections=8, max_messages=100,
+                 housekeeping=3600.0):
+        super().__init__(name='zope.sendmail queue processor', daemon=True)
+        if interval <= 0:
+            raise ValueError(f'interval must be positive, not {interval!r}')
+        self.interval = interval
+        self.mailer = mailer
+        self.maildir = maildir
+        if queuePath is not None:
+            self.setQueuePath(queuePath)
+        self.retry = retry or RetryPolicy(interval)
+        self.connections = connections
+        self.max_messages = max_messages
+        self.housekeeping = housekeeping
+        self._last_housekeeping = None
+        self._processor = None
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._realpath = None
+
+    def __repr__(self):
+        path = self.maildir.path if self.maildir is not None else None
+        return f'<QueueProcessorThread {path!r} every {self.interval:g} s>'
+
+    # 7.3's setters, kept for its users.
+
+    def setMailer(self, mailer):
+        self.mailer = mailer
+
+    def setQueuePath(self, path):
+        self.maildir = Maildir(path, create=True)
+
+    def setMaildir(self, maildir):
+        self.maildir = maildir
+
+    @property
+    def queuePath(self):
+        return self.maildir.path if self.maildir is not None else None
+
+    @property
+    def pollingInterval(self):
+        return int(self.interval * 1000)
+
+    @property
+    def processor(self):
+        """The `QueueProcessor` doing the passes, for the current mailer
+        and maildir."""
+        if self.mailer is None or self.maildir is None:
+            raise ValueError(f'{self!r} needs a mailer and a queue'
+                             f' (setMailer, setQueuePath) before it can run')
+        processor = self._processor
+        if processor is None or processor.mailer is not self.mailer \
+                or processor.maildir is not self.maildir:
+            processor = self._processor = QueueProcessor(
+                self.mailer, self.maildir, connections=self.connections,
+                max_messages=self.max_messages, retry=self.retry)
+            processor.stopping = self._stopping
+        return processor
+
+    def process_once(self):
+        """One pass (after the housekeeping, when it is due); returns the
+        pass's `PassResult`.  The console program and tests call this."""
+        processor = self.processor
+        now = time.time()
+        if self._last_housekeeping is None or \
+                now - self._last_housekeeping >= self.housekeeping:
+            self._last_housekeeping = now
+            self.maildir.cleanup(now=now)
+            for sub in ('new', 'cur'):
+                remove_orphans(os.path.join(self.maildir.path, sub), now=now)
+        return processor.process()
+
+    def start(self):
+        self.processor  # fail here, in the caller, if not configured
+        self._realpath = os.path.realpath(self.maildir.path)
+        with _threads_lock:
+            _threads.add(self)
+        super().start()
+
+    def run(self):
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                result = self.process_once()
+            except Exception:
+                # The thread must outlive any bug or surprise (a queue
+                # directory removed under it); it retries after backoff.
+                log.exception('%r: pass failed', self)
+                result = None
+            if result is None or result.error is not None:
+                failures += 1
+                self._pause(self.retry.delay(failures), wakeable=False)
+            else:
+                failures = 0
+                delay = self.interval
+                if result.next_due is not None:
+                    delay = min(delay, max(0.0, result.next_due - time.time()))
+                self._pause(delay, wakeable=True)
+        with _threads_lock:
+            _threads.discard(self)
+
+    def _pause(self, delay, wakeable):
+        """Wait *delay* seconds; a commit (`wake`) ends the wait early
+        unless the relay is in trouble, so that commits do not hammer it."""
+        deadline = time.monotonic() + delay
+        while not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            woken = self._wakeup.wait(left)
+            self._wakeup.clear()
+            if woken and wakeable:
+                break
+
+    def wake(self):
+        """Start the next pass now (a message was queued)."""
+        self._wakeup.set()
+
+    def stop(self, timeout=None):
+        """Stop the thread: no new message is started, the ones being sent
+        finish.  Waits for it at most *timeout* seconds (None: as long as
+        that takes); returns whether it has stopped."""
+        self._stopping.set()
+        self._wakeup.set()
+        if self.is_alive():
+            self.join(timeout)
+        with _threads_lock:
+            _threads.discard(self)
+        return not self.is_alive()
 
 
 def run(argv=None):
-    """Entry point of the ``zope-sendmail`` console script (a stub)."""
-    print('zope-sendmail: the queue processor is not implemented in this'
-          ' development version yet', file=sys.stderr)
-    sys.exit(2)
+    """Entry point of the ``zope-sendmail`` console script."""
+    from zope.sendmail.console import run
+    return run(argv)
+
+
+def __getattr__(name):
+    # ConsoleApp lives in zope.sendmail.console; imported lazily so that
+    # this module does not depend on the console's option parsing.
+    if name == 'ConsoleApp':
+        from zope.sendmail.console import ConsoleApp
+        return ConsoleApp
+    raise AttributeError(name)

@@ -1,0 +1,283 @@
+"""One pass over a mail queue: claim, send, and dispose of each message.
+
+`QueueProcessor.process` lists what is due (everything in ``new/``, and what
+in ``cur/`` has reached its retry time), and sends it over up to
+``connections`` SMTP connections at once, each carrying up to
+``max_messages`` messages.  Each message is claimed first (`claim`), so
+processors in any number of threads and processes can share a queue.  What
+becomes of a message:
+
+- accepted: removed; `MailSentEvent`;
+- refused for good (5xx), or unreadable: set aside as ``.rejected-X`` with
+  the reason in ``.reason-X``; `MailErrorEvent`;
+- failed temporarily (4xx, dropped, timed out): moved to ``cur/`` and
+  retried with exponential backoff (`retry`); `MailErrorEvent` if it has
+  been in the queue longer than the policy's lifetime, set aside as expired;
+- refused for some recipients: the others got it; those refused for good
+  are reported (`MailErrorEvent`), those refused for now are retried alone.
+
+A relay that cannot be reached or refuses the mailer's settings (login,
+TLS) blames no message: the pass stops and says so in its result.
+"""
+import collections
+import logging
+import os
+import threading
+import time
+
+from zope.sendmail.claim import RETRY
+from zope.sendmail.claim import claim as claim_message
+from zope.sendmail.classify import refused_text
+from zope.sendmail.connection import SingleMessageConnection
+from zope.sendmail.envelope import EnvelopeError
+from zope.sendmail.envelope import format_envelope
+from zope.sendmail.envelope import message_id_of
+from zope.sendmail.envelope import parse_envelope
+from zope.sendmail.events import MailErrorEvent
+from zope.sendmail.events import MailSentEvent
+from zope.sendmail.events import dispatch
+from zope.sendmail.interfaces import MailDeliveryError
+from zope.sendmail.interfaces import MailerConfigurationError
+from zope.sendmail.interfaces import PermanentDeliveryError
+from zope.sendmail.retry import RetryPolicy
+from zope.sendmail.retry import RetryState
+
+
+log = logging.getLogger(__name__)
+
+
+class PassResult:
+    """What one pass did: counts of outcomes, the earliest time a deferred
+    message falls due (``next_due``), and ``error``: the exception that
+    stopped the pass (relay unreachable, bad settings), or None."""
+
+    def __init__(self):
+        self.counts = collections.Counter()
+        self.next_due = None
+        self.error = None
+
+    def __repr__(self):
+        counts = ', '.join(f'{k} {v}' for k, v in sorted(self.counts.items()))
+        return f'<PassResult {counts or "nothing due"}' + (
+            f'; stopped: {self.error}>' if self.error else '>')
+
+
+class QueueProcessor:
+    """Sends the messages of *maildir* (an `IMaildir`) through *mailer*.
+
+    *retry* is a `RetryPolicy`; *notify* receives the events (by default
+    the `events` dispatcher, which notifies them outside this thread's
+    transaction); *clock* tells the time.
+    """
+
+    def __init__(self, mailer, maildir, connections=8, max_messages=100,
+                 retry=None, notify=dispatch, clock=time.time):
+        if connections < 1 or max_messages < 1:
+            raise ValueError('connections and max_messages must be >= 1')
+        self.mailer = mailer
+        self.maildir = maildir
+        self.connections = connections
+        self.max_messages = max_messages
+        self.retry = retry or RetryPolicy()
+        self.notify = notify
+        self.clock = clock
+        self.stopping = threading.Event()
+
+    def __repr__(self):
+        return f'<QueueProcessor {self.maildir.path!r} via {self.mailer!r}>'
+
+    def due(self, result):
+        """The paths of the messages due now, oldest first."""
+        now = self.clock()
+        paths = []
+        for sub in ('new', 'cur'):
+            directory = os.path.join(self.maildir.path, sub)
+            try:
+                entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            except FileNotFoundError:
+                continue  # removed by an operator; nothing to send there
+            for entry in entries:
+                if entry.name.startswith('.'):
+                    continue
+                if sub == 'cur':
+                    try:
+                        due_at = entry.stat().st_mtime
+                    except FileNotFoundError:
+                        continue  # sent by another processor meanwhile
+                    if due_at > now:
+                        if result.next_due is None or due_at < result.next_due:
+                            result.next_due = due_at
+                        continue
+                paths.append(entry.path)
+        return paths
+
+    def process(self):
+        """Run one pass; return a `PassResult`.  Never raises for a
+        message's sake; stops early when `stopping` is set."""
+        result = PassResult()
+        todo = collections.deque(self.due(result))
+        workers = min(self.connections, len(todo))
+        if workers <= 1:
+            self._work(todo, result)
+        else:
+            name = threading.current_thread().name
+            threads = [threading.Thread(target=self._work, args=(todo, result),
+                                        name=f'{name} connection {n}',
+                                        daemon=True)
+                       for n in range(workers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        return result
+
+    def _work(self, todo, result):
+        """Send messages from *todo* over one connection at a time."""
+        connection, sent = None, 0
+        try:
+            while not self.stopping.is_set() and result.error is None:
+                try:
+                    path = todo.popleft()
+                except IndexError:
+                    return
+                claim = claim_message(path)
+                if claim is None:
+                    result.counts['busy'] += 1
+                    continue
+                try:
+                    if connection is None:
+                        connection = self._connect(result)
+                        if connection is None:
+                            return
+                    outcome = self._deliver(claim, connection)
+                except MailerConfigurationError as e:
+                    # Reconnecting found the settings refused: no message
+                    # is to blame, and the others would fail the same way.
+                    self._stop_pass(result, e)
+                    return
+                except Exception:
+                    # Never let one message stop the others or kill the
+                    # thread; the claim is given up, the message stays.
+                    log.exception('unexpected error processing %s', path)
+                    outcome = 'failed'
+                finally:
+                    claim.release()
+                result.counts[outcome] += 1
+                sent += 1
+                if sent >= self.max_messages:
+                    connection.close()
+                    connection, sent = None, 0
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def _connect(self, result):
+        connect = getattr(self.mailer, 'connect', None)
+        if connect is None:
+            return SingleMessageConnection(self.mailer)
+        try:
+            return connect()
+        except MailDeliveryError as e:
+            self._stop_pass(result, e)
+            return None
+
+    def _stop_pass(self, result, error):
+        if result.error is None:
+            result.error = error
+            kind = 'configuration problem' if isinstance(
+                error, MailerConfigurationError) else 'relay unavailable'
+            log.error('queue %s: %s, pass stopped: %s', self.maildir.path,
+                      kind, error)
+
+    def _deliver(self, claim, connection):
+        try:
+            data = claim.read()
+        except FileNotFoundError:
+            return 'vanished'
+        try:
+            fromaddr, toaddrs, message = parse_envelope(data)
+        except EnvelopeError as e:
+            return self._reject(claim, message_id_of(data) or claim.name,
+                                f'unreadable queue file {claim.name}: {e}',
+                                f'unreadable queue file {claim.path}')
+        message_id = message_id_of(message) or claim.name
+        what = (f'message {message_id} from {fromaddr} to'
+                f' {", ".join(toaddrs)}')
+        try:
+            refused = connection.send(fromaddr, toaddrs, message) or {}
+        except MailerConfigurationError:
+            raise
+        except PermanentDeliveryError as e:
+            return self._reject(claim, message_id, str(e), what)
+        except MailDeliveryError as e:
+            refused, error = dict(e.recipients), e
+        except Exception as e:
+            log.exception('%s: unexpected error while sending', what)
+            return self._defer(claim, message_id, what, e)
+        else:
+            error = None
+            if not refused:
+                claim.complete()
+                log.info('%s sent', what)
+                self.notify(MailSentEvent(message_id))
+                return 'sent'
+        return self._partly(claim, message_id, what, fromaddr, toaddrs,
+                            message, refused, error)
+
+    def _partly(self, claim, message_id, what, fromaddr, toaddrs, message,
+                refused, error):
+        """Not every recipient got the message: report those refused for
+        good, retry the others (all of them when *error* had none)."""
+        lost = {a: r for a, r in refused.items() if r[0] >= 500}
+        if lost:
+            log.error('%s: %s', what, refused_text(lost))
+            self.notify(MailErrorEvent(message_id, refused_text(lost)))
+        if error is None:
+            log.info('%s sent to the other recipients', what)
+            self.notify(MailSentEvent(message_id))
+        if not refused:
+            left, reason = list(toaddrs), error
+        else:
+            left = [a for a in toaddrs if a in refused and a not in lost]
+            reason = refused_text({a: refused[a] for a in left})
+        if not left:
+            claim.complete()
+            return 'sent'
+        rewrite = None
+        if len(left) < len(toaddrs):
+            # Those who got it must not get it again.
+            rewrite = format_envelope(fromaddr, left) + message
+        return self._defer(claim, message_id, what, reason, rewrite)
+
+    def _reject(self, claim, message_id, reason, what):
+        log.error('%s set aside as %s: %s', what, '.rejected-' + claim.name,
+                  reason)
+        claim.move_aside(reason)
+        self.notify(MailErrorEvent(message_id, reason))
+        return 'rejected'
+
+    def _defer(self, claim, message_id, what, error, rewrite=None):
+        now = self.clock()
+        state = self._retry_state(claim)
+        if self.retry.expired(state.queued, now):
+            days = (now - state.queued) / 86400
+            return self._reject(
+                claim, message_id, f'expired: not delivered after'
+                f' {days:.1f} days and {state.attempts + 1} attempts;'
+                f' last error: {error}', what)
+        next_attempt = state.failed(error, self.retry, now)
+        claim.defer(next_attempt, state.format(), rewrite)
+        log.warning('%s deferred (attempt %d, next in %.3g s): %s', what,
+                    state.attempts, next_attempt - now, error)
+        return 'deferred'
+
+    def _retry_state(self, claim):
+        try:
+            mtime = claim.stat().st_mtime
+        except FileNotFoundError:
+            mtime = self.clock()
+        try:
+            with open(claim.sidecar(RETRY), 'rb') as f:
+                return RetryState.parse(f.read(), claim.name, mtime)
+        except FileNotFoundError:
+            return RetryState.fresh(claim.name, mtime)
