@@ -131,3 +131,11 @@ class EventDispatcher:
 
 dispatcher = EventDispatcher()
 dispatch = dispatcher.dispatch
+
+try:
+    from zope.testing.cleanup import addCleanUp
+except ImportError:  # zope.testing is for tests only
+    pass
+else:
+    # Tests that clean up (zope.testing.cleanup.cleanUp) leave no thread.
+    addCleanUp(dispatcher.stop)

@@ -19,6 +19,8 @@ class DirectMailDeliveryTests(unittest.TestCase):
         self.log = InstalledHandler('zope.sendmail')
 
     def tearDown(self):
+        from zope.sendmail.events import dispatcher
+        dispatcher.stop()
         transaction.abort()
         self.log.uninstall()
 

@@ -80,6 +80,8 @@ def setUp(test):
 
 
 def tearDown(test):
+    from zope.sendmail.events import dispatcher
+    dispatcher.stop()
     transaction.abort()
     shutil.rmtree(test.globs['tmp'])
 

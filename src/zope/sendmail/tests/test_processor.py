@@ -1,0 +1,386 @@
+"""Tests of one queue processing pass, against the test SMTP server."""
+import os
+import shutil
+import tempfile
+import time
+import unittest
+
+import transaction
+from zope.testing.loggingsupport import InstalledHandler
+
+from zope.sendmail.testserver import SMTPServerLayer
+from zope.sendmail.testserver import TEST_PASSWORD
+from zope.sendmail.testserver import TEST_USER
+from zope.sendmail.testserver import TLSSMTPServerLayer
+
+
+class ProcessorTestBase(unittest.TestCase):
+
+    layer = SMTPServerLayer
+
+    def setUp(self):
+        transaction.abort()
+        self.tmp = tempfile.mkdtemp()
+        self.queue = os.path.join(self.tmp, 'queue')
+        self.events = []
+        self.log = InstalledHandler('zope.sendmail.processor')
+        self.now = time.time()
+
+    def tearDown(self):
+        from zope.sendmail.events import dispatcher
+        dispatcher.stop()
+        self.log.uninstall()
+        transaction.abort()
+        shutil.rmtree(self.tmp)
+
+    def _getTargetClass(self):
+        from zope.sendmail.processor import QueueProcessor
+        return QueueProcessor
+
+    def _makeOne(self, mailer=None, **kw):
+        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.retry import RetryPolicy
+        server = self.layer.server
+        if mailer is None:
+            mailer = SMTPMailer(server.host, server.port, timeout=5)
+        kw.setdefault('retry', RetryPolicy(first=60, factor=2, cap=600,
+                                           lifetime=86400))
+        kw.setdefault('notify', self.events.append)
+        kw.setdefault('clock', lambda: self.now)
+        return self._getTargetClass()(mailer, Maildir(self.queue, True), **kw)
+
+    def _queue(self, *toaddrs_list, subject='test'):
+        from zope.sendmail.delivery import QueuedMailDelivery
+        delivery = QueuedMailDelivery(self.queue, durable=False)
+        ids = [delivery.send('alice@example.com', list(toaddrs),
+                             b'Subject: %s\n\nbody\n' % subject.encode())
+               for toaddrs in toaddrs_list]
+        transaction.commit()
+        return ids
+
+    def _files(self, sub):
+        return sorted(os.listdir(os.path.join(self.queue, sub)))
+
+    def _messages(self, sub):
+        return [n for n in self._files(sub) if not n.startswith('.')]
+
+    def _events(self):
+        return [(type(e).__name__, e.messageId,
+                 getattr(e, 'errorMessage', None)) for e in self.events]
+
+
+class OutcomeTests(ProcessorTestBase):
+
+    def test_sent_messages_are_removed_with_an_event(self):
+        ids = self._queue(['bob@example.com'], ['carl@example.com'])
+        result = self._makeOne().process()
+        self.assertEqual(result.counts['sent'], 2)
+        self.assertIsNone(result.error)
+        server = self.layer.server
+        self.assertEqual(sorted(m.rcpt_tos for m in server.messages),
+                         [['bob@example.com'], ['carl@example.com']])
+        self.assertFalse(any(b'X-Zope' in m.data for m in server.messages))
+        self.assertEqual(self._files('new'), [])
+        self.assertEqual(sorted(self._events()),
+                         sorted([('MailSentEvent', ids[0], None),
+                                 ('MailSentEvent', ids[1], None)]))
+        info = [r.getMessage() for r in self.log.records
+                if r.levelname == 'INFO']
+        self.assertIn('message %s from alice@example.com to bob@example.com'
+                      ' sent' % ids[0], info)
+
+    def test_permanent_refusal_is_set_aside_with_its_reason(self):
+        [message_id] = self._queue(['reject@example.com'])
+        [name] = self._messages('new')
+        result = self._makeOne().process()
+        self.assertEqual(result.counts['rejected'], 1)
+        self.assertEqual(self._files('new'),
+                         ['.reason-' + name, '.rejected-' + name])
+        with open(os.path.join(self.queue, 'new', '.reason-' + name)) as f:
+            self.assertEqual(f.read(), 'all recipients refused:'
+                             ' reject@example.com: 550 5.1.1 reject@ test'
+                             ' address: no such user\n')
+        [(kind, event_id, error)] = self._events()
+        self.assertEqual((kind, event_id), ('MailErrorEvent', message_id))
+        self.assertIn('550', error)
+        # Never retried:
+        self.now += 10 ** 6
+        self.assertEqual(self._makeOne().process().counts['rejected'], 0)
+        self.assertEqual(len(self.layer.server.messages), 0)
+
+    def test_temporary_failure_is_retried_with_backoff(self):
+        [message_id] = self._queue(['bob@example.com'])
+        [name] = self._messages('new')
+        server = self.layer.server
+        server.fail_data(451, '4.3.0 try again later')
+        processor = self._makeOne()
+        schedule = []
+        for attempt in range(1, 6):
+            result = processor.process()
+            self.assertEqual(result.counts['deferred'], 1, attempt)
+            self.assertEqual(self._messages('cur'), [name])
+            due = os.stat(os.path.join(self.queue, 'cur', name)).st_mtime
+            schedule.append(round(due - self.now))
+            self.assertEqual(result.next_due, None)  # it was just tried
+            # Not due before its time:
+            self.now = due - 1
+            self.assertEqual(processor.process().counts, {})
+            self.now = due
+        self.assertEqual(schedule, [60, 120, 240, 480, 600])
+        with open(os.path.join(self.queue, 'cur', '.retry-' + name)) as f:
+            retry = f.read()
+        self.assertIn('attempts: 5\n', retry)
+        self.assertIn('last-error: message refused: 451 4.3.0 try again'
+                      ' later\n', retry)
+        self.assertEqual(self._events(), [])
+        server.reset()
+        self.assertEqual(processor.process().counts['sent'], 1)
+        self.assertEqual(self._files('cur'), [])
+        self.assertEqual(self._events(), [('MailSentEvent', message_id,
+                                           None)])
+
+    def test_next_due_is_reported(self):
+        self._queue(['tempfail@example.com'])
+        processor = self._makeOne()
+        processor.process()
+        self.now += 1
+        result = processor.process()
+        self.assertEqual(round(result.next_due - self.now), 59)
+
+    def test_message_bytes_are_untouched_by_retries(self):
+        self._queue(['bob@example.com'])
+        [name] = self._messages('new')
+        with open(os.path.join(self.queue, 'new', name), 'rb') as f:
+            before = f.read()
+        self.layer.server.fail_data(451, '4.3.0 later')
+        self._makeOne().process()
+        with open(os.path.join(self.queue, 'cur', name), 'rb') as f:
+            self.assertEqual(f.read(), before)
+
+    def test_lifetime_expiry(self):
+        [message_id] = self._queue(['bob@example.com'])
+        [name] = self._messages('new')
+        self.layer.server.fail_data(451, '4.3.0 try again later')
+        processor = self._makeOne()
+        processor.process()
+        self.now += 86400 + 1
+        result = processor.process()
+        self.assertEqual(result.counts['rejected'], 1)
+        self.assertIn('.rejected-' + name, self._files('cur'))
+        [(kind, event_id, error)] = self._events()
+        self.assertEqual((kind, event_id), ('MailErrorEvent', message_id))
+        self.assertRegex(error, r'^expired: not delivered after 1.0 days'
+                         r' and 2 attempts; last error: message refused:'
+                         r' 451')
+        self.assertNotIn('.retry-' + name, self._files('cur'))
+
+    def test_dropped_connection_is_temporary(self):
+        self._queue(['bob@example.com'], ['carl@example.com'])
+        server = self.layer.server
+        server.drop_at, server.drop_once = 'dot', True
+        result = self._makeOne(connections=1).process()
+        self.assertEqual((result.counts['deferred'], result.counts['sent']),
+                         (1, 1))
+        self.assertEqual(server.connections, 2)
+
+    def test_partial_recipients(self):
+        [message_id] = self._queue(['bob@example.com', 'reject@example.com',
+                                    'tempfail@example.com'])
+        [name] = self._messages('new')
+        server = self.layer.server
+        result = self._makeOne().process()
+        self.assertEqual(result.counts['deferred'], 1)
+        self.assertEqual(server.messages[0].rcpt_tos, ['bob@example.com'])
+        self.assertEqual(self._events(), [
+            ('MailErrorEvent', message_id, 'recipients refused:'
+             ' reject@example.com: 550 5.1.1 reject@ test address: no such'
+             ' user'),
+            ('MailSentEvent', message_id, None)])
+        with open(os.path.join(self.queue, 'cur', name), 'rb') as f:
+            self.assertTrue(f.read().startswith(
+                b'X-Zope-From: alice@example.com\n'
+                b'X-Zope-To: tempfail@example.com\n'))
+        server.local_part_rules = False
+        self.now += 60
+        self.assertEqual(self._makeOne().process().counts['sent'], 1)
+        self.assertEqual([m.rcpt_tos for m in server.messages],
+                         [['bob@example.com'], ['tempfail@example.com']])
+
+    def test_all_refused_some_for_now(self):
+        self._queue(['reject@example.com', 'tempfail@example.com'])
+        [name] = self._messages('new')
+        result = self._makeOne().process()
+        self.assertEqual(result.counts['deferred'], 1)
+        self.assertEqual([e[0] for e in self._events()], ['MailErrorEvent'])
+        with open(os.path.join(self.queue, 'cur', name), 'rb') as f:
+            self.assertIn(b'X-Zope-To: tempfail@example.com\n', f.read())
+
+    def test_corrupt_file_is_set_aside_and_the_others_sent(self):
+        self._queue(['bob@example.com'], ['carl@example.com'])
+        corrupt = os.path.join(self.queue, 'new', '0000000001.corrupt')
+        with open(corrupt, 'wb') as f:
+            f.write(b'Subject: no envelope\n\nbody')
+        result = self._makeOne().process()
+        self.assertEqual((result.counts['sent'], result.counts['rejected']),
+                         (2, 1))
+        self.assertIn('.rejected-0000000001.corrupt', self._files('new'))
+        with open(os.path.join(self.queue, 'new',
+                               '.reason-0000000001.corrupt')) as f:
+            self.assertIn('unreadable queue file 0000000001.corrupt: queue'
+                          ' file does not start with X-Zope-From', f.read())
+
+    def test_vanished_file(self):
+        from zope.sendmail.processor import PassResult
+        self._queue(['bob@example.com'])
+        processor = self._makeOne()
+        [path] = processor.due(PassResult())
+        os.unlink(path)
+        result = processor.process()
+        self.assertEqual(result.counts, {})
+
+    def test_unexpected_error_defers(self):
+        self._queue(['bob@example.com'])
+        result = self._makeOne(mailer=BrokenMailer()).process()
+        self.assertEqual(result.counts['deferred'], 1)
+        self.assertIn('unexpected error while sending',
+                      self.log.records[0].getMessage())
+
+    def test_mailer_without_connect(self):
+        from zope.sendmail.mailer import SMTPMailer
+        server = self.layer.server
+        self._queue(['bob@example.com'], ['reject@example.com'])
+        mailer = OldStyleMailer(SMTPMailer(server.host, server.port))
+        result = self._makeOne(mailer=mailer).process()
+        self.assertEqual((result.counts['sent'], result.counts['rejected']),
+                         (1, 1))
+
+
+class RelayProblemTests(ProcessorTestBase):
+
+    def test_unreachable_relay_blames_no_message(self):
+        from zope.sendmail.interfaces import TemporaryDeliveryError
+        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.tests.test_mailer import closed_port
+        self._queue(['bob@example.com'], ['carl@example.com'])
+        result = self._makeOne(SMTPMailer('127.0.0.1', closed_port())) \
+            .process()
+        self.assertIsInstance(result.error, TemporaryDeliveryError)
+        self.assertEqual(len(self._messages('new')), 2)
+        self.assertEqual(self._files('cur'), [])
+        [record] = self.log.records
+        self.assertIn('relay unavailable, pass stopped', record.getMessage())
+
+    def test_force_tls_without_starttls_rejects_nothing(self):
+        from zope.sendmail.interfaces import MailerConfigurationError
+        from zope.sendmail.mailer import SMTPMailer
+        server = self.layer.server
+        self._queue(['bob@example.com'])
+        result = self._makeOne(SMTPMailer(server.host, server.port,
+                                          force_tls=True)).process()
+        self.assertIsInstance(result.error, MailerConfigurationError)
+        self.assertEqual(len(self._messages('new')), 1)
+        self.assertIn('configuration problem, pass stopped',
+                      self.log.records[0].getMessage())
+
+    def test_many_messages_per_connection_and_a_limit(self):
+        self._queue(*[['bob@example.com']] * 10)
+        result = self._makeOne(connections=1, max_messages=3).process()
+        self.assertEqual(result.counts['sent'], 10)
+        self.assertEqual(self.layer.server.connections, 4)
+
+    def test_parallel_connections(self):
+        self._queue(*[['bob@example.com']] * 40)
+        self.layer.server.delay = 0.002
+        result = self._makeOne(connections=4).process()
+        self.assertEqual(result.counts['sent'], 40)
+        self.assertEqual(self.layer.server.connections, 4)
+        self.assertEqual(len({m.data for m in self.layer.server.messages}),
+                         40)
+
+
+class AuthenticationTests(ProcessorTestBase):
+
+    layer = TLSSMTPServerLayer
+
+    def test_refused_login_rejects_nothing(self):
+        from zope.sendmail.interfaces import MailerConfigurationError
+        from zope.sendmail.mailer import SMTPMailer
+        server = self.layer.server
+        self._queue(['bob@example.com'], ['carl@example.com'])
+        mailer = SMTPMailer(server.host, server.port, username=TEST_USER,
+                            password='wrong', tls_ca_file=server.ca_file)
+        result = self._makeOne(mailer).process()
+        self.assertIsInstance(result.error, MailerConfigurationError)
+        self.assertEqual(len(self._messages('new')), 2)
+        self.assertNotIn('wrong', self.log.records[0].getMessage())
+        mailer.password = TEST_PASSWORD
+        self.assertEqual(self._makeOne(mailer).process().counts['sent'], 2)
+
+
+class RetryPolicyTests(unittest.TestCase):
+
+    def _makeOne(self, *args, **kw):
+        from zope.sendmail.retry import RetryPolicy
+        return RetryPolicy(*args, **kw)
+
+    def test_defaults_scale_with_the_interval(self):
+        policy = self._makeOne()
+        self.assertEqual((policy.first, policy.cap), (30, 3600))
+        fast = self._makeOne(interval=0.1)
+        self.assertEqual([fast.delay(n) for n in (1, 2, 3)], [1, 2, 4])
+        self.assertEqual(fast.cap, 120)
+        self.assertEqual(policy.lifetime, 5 * 86400)
+
+    def test_schedule(self):
+        policy = self._makeOne(first=10, factor=3, cap=100)
+        self.assertEqual([policy.delay(n) for n in range(1, 5)],
+                         [10, 30, 90, 100])
+
+    def test_bad_settings(self):
+        for kw in ({'first': 0}, {'factor': 0.5}, {'lifetime': -1}):
+            with self.assertRaisesRegex(ValueError, 'retry settings'):
+                self._makeOne(**kw)
+
+    def test_state_round_trip_and_garbage(self):
+        from zope.sendmail.retry import RetryState
+        state = RetryState.fresh('1700000000.M1P2.host', 5)
+        self.assertEqual(state.queued, 1700000000)
+        self.assertEqual(RetryState.fresh('odd-name', 5).queued, 5)
+        state.failed('451 later\nnext line', self._makeOne(first=10), 100)
+        again = RetryState.parse(state.format(), 'x', 0)
+        self.assertEqual((again.attempts, again.queued, again.next_attempt,
+                          again.last_error),
+                         (1, 1700000000, 110, '451 later next line'))
+        junk = RetryState.parse(b'attempts: many\n\xff\nqueued', 'x', 7)
+        self.assertEqual((junk.attempts, junk.queued), (0, 7))
+
+
+class BrokenMailer:
+
+    def connect(self):
+        return self
+
+    def send(self, fromaddr, toaddrs, message):
+        raise KeyError('a bug')
+
+    def close(self):
+        pass
+
+
+class OldStyleMailer:
+    """Only the IMailer methods, raising smtplib's exceptions."""
+
+    def __init__(self, mailer):
+        self.mailer = mailer
+
+    def send(self, fromaddr, toaddrs, message):
+        with self.mailer.connect() as connection:
+            smtp = connection._smtp
+            return smtp.sendmail(fromaddr, toaddrs, message)
+
+    def vote(self, fromaddr, toaddrs, message):
+        pass
+
+    def abort(self):
+        pass
