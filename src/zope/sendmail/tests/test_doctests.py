@@ -4,6 +4,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 import unittest
 
 import transaction
@@ -31,6 +32,42 @@ class RefusingDataManager:
 
     def tpc_vote(self, txn):
         raise RuntimeError('this data manager refuses to commit')
+
+
+class Journal:
+    """A tiny transactional store: what is written is kept in ``entries``
+    only when the transaction commits."""
+
+    def __init__(self):
+        self.entries = []
+
+    def write(self, text):
+        txn = transaction.get()
+        try:
+            pending = txn.data(self)
+        except KeyError:
+            pending = []
+            txn.set_data(self, pending)
+            txn.join(_JournalDataManager(self, pending))
+        pending.append(text)
+
+
+class _JournalDataManager:
+
+    def __init__(self, journal, pending):
+        self.journal, self.pending = journal, pending
+        self.transaction_manager = transaction.manager
+
+    def sortKey(self):
+        return 'journal'
+
+    def tpc_finish(self, txn):
+        self.journal.entries.extend(self.pending)
+
+    def abort(self, txn):
+        pass
+
+    tpc_begin = commit = tpc_vote = tpc_abort = abort
 
 
 def _closed_port():
@@ -71,6 +108,45 @@ def setUp(test):
             os.unlink(path)
         return len(paths) or None
 
+    def queued():
+        print(f"new: {len(messages('new'))} messages,"
+              f" cur: {len(messages('cur'))} messages")
+
+    def messages(sub):
+        path = os.path.join(queue_path, sub)
+        return [n for n in os.listdir(path) if not n.startswith('.')]
+
+    def show_dir(sub):
+        for name in sorted(os.listdir(os.path.join(queue_path, sub))):
+            print(name)
+
+    def print_file(sub, prefix):
+        directory = os.path.join(queue_path, sub)
+        [name] = [n for n in os.listdir(directory) if n.startswith(prefix)]
+        with open(os.path.join(directory, name)) as f:
+            print(f.read(), end='')
+
+    def clear_dir(sub):
+        directory = os.path.join(queue_path, sub)
+        for name in os.listdir(directory):
+            os.unlink(os.path.join(directory, name))
+
+    def wait_for_pass(processor, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            result = processor.process_once()
+            if result.counts or time.monotonic() > deadline:
+                return result
+            time.sleep(0.05)
+
+    def flush_events():
+        from zope.sendmail.events import dispatcher
+        assert dispatcher.flush(10), 'events not delivered in 10 s'
+
+    test.globs.update(
+        queued=queued, show_dir=show_dir, print_file=print_file,
+        clear_dir=clear_dir, wait_for_pass=wait_for_pass,
+        flush_events=flush_events, journal=Journal())
     test.globs.update(
         tmp=tmp, queue_path=queue_path, ls=ls, show_queue=show_queue,
         show_subjects=show_subjects, clear_queue=clear_queue,
@@ -88,7 +164,7 @@ def tearDown(test):
 
 def test_suite():
     suite = unittest.TestSuite()
-    for name in ('README.txt', 'mailer.txt'):
+    for name in ('README.txt', 'mailer.txt', 'queue.txt'):
         doc = doctest.DocFileSuite(
             name, package='zope.sendmail', setUp=setUp, tearDown=tearDown,
             optionflags=FLAGS)

@@ -1,0 +1,76 @@
+"""A queue processor in a process of its own, for test_processes.
+
+    python -m zope.sendmail.tests.processor_main QUEUE HOST PORT
+        [--until-empty] [--connections N] [--interval S]
+
+Sends the queue at QUEUE through the SMTP relay at HOST:PORT.  With
+``--until-empty`` it runs passes until one leaves no message in ``new/``
+and ``cur/`` (at most `UNTIL_EMPTY_LIMIT` seconds; exit status 1 if the
+queue is still not empty then); otherwise it runs a `QueueProcessorThread`
+until SIGTERM, stops it cleanly and exits 0.
+"""
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from zope.sendmail.mailer import SMTPMailer
+from zope.sendmail.queue import QueueProcessorThread
+
+
+UNTIL_EMPTY_LIMIT = 120
+
+
+def queue_is_empty(queue):
+    return not any(name for sub in ('new', 'cur')
+                   for name in os.listdir(os.path.join(queue, sub))
+                   if not name.startswith('.'))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='processor_main')
+    parser.add_argument('queue')
+    parser.add_argument('host')
+    parser.add_argument('port', type=int)
+    parser.add_argument('--until-empty', action='store_true')
+    parser.add_argument('--connections', type=int, default=8)
+    parser.add_argument('--interval', type=float, default=3.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr,
+        format=f'processor_main[{os.getpid()}] %(levelname)s %(name)s:'
+               f' %(message)s')
+    thread = QueueProcessorThread(
+        interval=args.interval, queuePath=args.queue,
+        mailer=SMTPMailer(args.host, args.port, timeout=10),
+        connections=args.connections)
+    if args.until_empty:
+        deadline = time.monotonic() + UNTIL_EMPTY_LIMIT
+        while True:
+            result = thread.process_once()
+            if queue_is_empty(args.queue):
+                return 0
+            if time.monotonic() > deadline:
+                print(f'processor_main: queue {args.queue} not empty after'
+                      f' {UNTIL_EMPTY_LIMIT} s; last pass: {result!r}',
+                      file=sys.stderr)
+                return 1
+            # Messages busy in another processor, or deferred: look again.
+            time.sleep(0.05)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    thread.start()
+    while not stopping.wait(0.5):
+        pass
+    if not thread.stop(30):
+        print('processor_main: the processor thread did not stop',
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
