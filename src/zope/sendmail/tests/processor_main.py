@@ -6,10 +6,13 @@
 Sends the queue at QUEUE through the SMTP relay at HOST:PORT.  With
 ``--until-empty`` it runs passes until one leaves no message in ``new/``
 and ``cur/`` (at most `UNTIL_EMPTY_LIMIT` seconds; exit status 1 if the
-queue is still not empty then); otherwise it runs a `QueueProcessorThread`
+queue is still not empty then), and prints the passes' summed counts
+('sent', 'busy'...) as a JSON object on stdout; otherwise it runs a `QueueProcessorThread`
 until SIGTERM, stops it cleanly and exits 0.
 """
 import argparse
+import collections
+import json
 import logging
 import os
 import signal
@@ -49,9 +52,12 @@ def main(argv=None):
         connections=args.connections)
     if args.until_empty:
         deadline = time.monotonic() + UNTIL_EMPTY_LIMIT
+        total = collections.Counter()
         while True:
             result = thread.process_once()
+            total.update(result.counts)
             if queue_is_empty(args.queue):
+                print(json.dumps(total), flush=True)
                 return 0
             if time.monotonic() > deadline:
                 print(f'processor_main: queue {args.queue} not empty after'
