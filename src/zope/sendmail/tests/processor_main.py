@@ -6,9 +6,9 @@
 Sends the queue at QUEUE through the SMTP relay at HOST:PORT.  With
 ``--until-empty`` it runs passes until one leaves no message in ``new/``
 and ``cur/`` (at most `UNTIL_EMPTY_LIMIT` seconds; exit status 1 if the
-queue is still not empty then), and prints the passes' summed counts
-('sent', 'busy'...) as a JSON object on stdout; otherwise it runs a `QueueProcessorThread`
-until SIGTERM, stops it cleanly and exits 0.
+queue is still not empty then) and prints the passes' summed counts
+('sent', 'busy'...) as a JSON object on stdout; otherwise it runs a
+`QueueProcessorThread` until SIGTERM, stops it cleanly and exits 0.
 """
 import argparse
 import collections
