@@ -130,12 +130,10 @@ class IMailerConnection(Interface):
     def send(fromaddr, toaddrs, message):
         """Send one message over this connection.
 
-        Returns a dict mapping each recipient the relay refused to its
-        ``(code, reply)``; empty when all were accepted.  Raises a
-        `MailDeliveryError` subclass when the message was not accepted for
-        any recipient.  If the relay dropped the connection since the last
-        message, the connection is reopened first.  After a failure the
-        connection can still be used for the next message.
+        Returns a dict: each recipient the relay refused -> ``(code,
+        reply)``.  Raises a `MailDeliveryError` when no recipient got it.
+        A connection the relay dropped since the last message is reopened
+        first; after a failure, the connection can go on.
         """
 
     def close():
@@ -199,7 +197,6 @@ class ISMTPMailer(IMailer):
 
 
 class IMaildirFactory(Interface):
-
     def __call__(dirname, create=False):
         """Return an `IMaildir` for the directory *dirname*.
 
@@ -236,7 +233,7 @@ class IMaildirMessageWriter(Interface):
         """Write *data* (bytes; text is encoded as UTF-8)."""
 
     def writelines(lines):
-        """Write each element of *lines*, as ``write`` does."""
+        """Write each of *lines*, as ``write`` does."""
 
     def close():
         """Close the file; it stays in ``tmp/``."""
@@ -265,7 +262,7 @@ class IMailEvent(Interface):
 
 
 class IMailSentEvent(IMailEvent):
-    """The relay accepted the message."""
+    """The relay accepted the message (for at least one recipient)."""
 
 
 class IMailErrorEvent(IMailEvent):

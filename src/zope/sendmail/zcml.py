@@ -1,0 +1,292 @@
+"""The ``mail`` ZCML directives: ``smtpMailer``, ``queuedDelivery`` and
+``directDelivery`` (namespace ``http://namespaces.zope.org/mail``).
+
+This module owns the directive schemas and their handlers.  A handler only
+validates its attributes and computes actions; every side effect (creating
+the queue directory, registering utilities, registering a queue with
+`zope.sendmail.startup`) happens when zope.configuration executes the
+actions, and loading ZCML starts no thread.  The mailer options are defined
+once, by the fields of `ISMTPMailer`; the ``smtpMailer`` schema is derived
+from them.  A delivery with a ``permission`` carries a security checker, as
+zope.component's ``<utility permission>`` gives, so untrusted code reaching it
+through a security proxy needs the permission, while trusted code calls it
+directly.
+"""
+import copy
+import logging
+import os
+
+from zope.component import queryUtility
+from zope.component import zcml as component_zcml
+from zope.configuration.exceptions import ConfigurationError
+from zope.configuration.fields import Bool
+from zope.configuration.fields import Path
+from zope.interface import Interface
+from zope.interface.interface import InterfaceClass
+from zope.schema import Bool as SchemaBool
+from zope.schema import Float
+from zope.schema import Int
+from zope.schema import TextLine
+from zope.schema import getFieldsInOrder
+from zope.security.checker import CheckerPublic
+from zope.security.checker import InterfaceChecker
+from zope.security.interfaces import PUBLIC_PERMISSION_NAME
+from zope.security.zcml import Permission
+
+from zope.sendmail import startup
+from zope.sendmail.delivery import DirectMailDelivery
+from zope.sendmail.delivery import QueuedMailDelivery
+from zope.sendmail.interfaces import IMailDelivery
+from zope.sendmail.interfaces import IMailer
+from zope.sendmail.interfaces import ISMTPMailer
+from zope.sendmail.maildir import Maildir
+from zope.sendmail.mailer import SMTPMailer
+from zope.sendmail.retry import RetryPolicy
+
+
+log = logging.getLogger(__name__)
+
+# Actions of the deliveries run after all actions of the default order 0,
+# among which every mailer's registration: a delivery may then be declared
+# before its mailer (in an earlier included file, say) and still find it.
+DELIVERY_ORDER = 1
+
+# ISMTPMailer options that are file names: in ZCML they are resolved
+# relative to the directory of the ZCML file.
+_PATH_OPTIONS = frozenset(['tls_ca_file'])
+
+
+class IMailerDirective(Interface):
+    """Register a named `IMailer` utility."""
+
+    name = TextLine(
+        title="Name",
+        description="The name of the IMailer utility, which deliveries give"
+                    " as their 'mailer'.",
+        required=True)
+
+
+def _directive_field(name, field):
+    """The ZCML field of the mailer option *field* of `ISMTPMailer`.
+
+    zope.schema's Bool takes anything but "true" for false; the ZCML Bool
+    rejects what it cannot read, so ``implicit_tls="tomato"`` is an error.
+    """
+    if name in _PATH_OPTIONS or isinstance(field, SchemaBool):
+        factory = Path if name in _PATH_OPTIONS else Bool
+        field = factory(title=field.title, description=field.description,
+                        default=field.default, __name__=name)
+    else:
+        # A copy keeps whatever constraints the interface sets.
+        field = copy.copy(field)
+    # Every option has a default, so none is required in ZCML.
+    field.required = False
+    return field
+
+
+MAILER_OPTIONS = tuple(name for name, field in getFieldsInOrder(ISMTPMailer))
+
+ISMTPMailerDirective = InterfaceClass(
+    'ISMTPMailerDirective', (IMailerDirective,),
+    {name: _directive_field(name, field)
+     for name, field in getFieldsInOrder(ISMTPMailer)},
+    __doc__="Register an SMTPMailer as a named IMailer utility; the options"
+            " are those of ISMTPMailer.",
+    __module__=__name__)
+
+
+def smtpMailer(_context, name, **options):
+    """Handle ``<mail:smtpMailer>``."""
+    settings = {option: ISMTPMailerDirective[option].default
+                for option in MAILER_OPTIONS}
+    settings.update(options)
+    try:
+        # Keywords only: 7.3 passed implicit_tls where no_tls was expected.
+        mailer = SMTPMailer(**settings)
+    except ValueError as e:
+        raise ConfigurationError(f'mailer {name!r}: {e}')
+    _context.action(
+        discriminator=('utility', IMailer, name),
+        callable=component_zcml.handler,
+        args=('registerUtility', mailer, IMailer, name, _context.info))
+
+
+class IDeliveryDirective(Interface):
+    """What both delivery directives share."""
+
+    name = TextLine(
+        title="Name",
+        description="The name of the IMailDelivery utility.",
+        default='Mail',
+        required=False)
+
+    mailer = TextLine(
+        title="Mailer",
+        description="The name of the IMailer utility to send through.",
+        required=True)
+
+    permission = Permission(
+        title="Permission",
+        description="The permission untrusted code needs to send through"
+                    " this delivery; unprotected when not given.",
+        required=False)
+
+
+class IDirectDeliveryDirective(IDeliveryDirective):
+    """Register a delivery that relays mail while the transaction commits.
+    """
+
+
+class IQueuedDeliveryDirective(IDeliveryDirective):
+    """Register a delivery that writes mail into a Maildir queue, and the
+    queue with the processor threads started when the application starts.
+    """
+
+    queuePath = Path(
+        title="Queue path",
+        description="The Maildir directory of the queue, created if missing.",
+        required=True)
+
+    processorThread = Bool(
+        title="Processor thread",
+        description="Send the queued mail from a thread of this process,"
+                    " started when the application starts.",
+        default=True,
+        required=False)
+
+    interval = Float(
+        title="Interval",
+        description="Seconds between two looks at the queue.",
+        default=3.0, min=0.001, required=False)
+
+    retryFirst = Float(
+        title="First retry",
+        description="Seconds to wait after a temporary failure before the"
+                    " first retry (10 intervals by default).",
+        min=0.001, required=False)
+
+    retryFactor = Float(
+        title="Retry factor",
+        description="How much longer each following wait is (default 2).",
+        min=1.0, required=False)
+
+    retryCap = Float(
+        title="Longest retry wait",
+        description="Seconds never exceeded between two attempts (1200"
+                    " intervals by default).",
+        min=0.001, required=False)
+
+    lifetime = Float(
+        title="Lifetime",
+        description="Seconds after which a message still failing is given"
+                    " up (default 5 days).",
+        min=0.001, required=False)
+
+    connections = Int(
+        title="Connections",
+        description="Most SMTP connections used at once by the processor.",
+        min=1, required=False)
+
+    maxMessages = Int(
+        title="Messages per connection",
+        description="Most messages sent over one connection.",
+        min=1, required=False)
+
+
+def _protect(delivery, permission):
+    """Give *delivery* the checker a security proxy of it will use.
+
+    The delivery itself is registered, never a proxy of it: trusted code
+    calls it freely, as with 7.3.
+    """
+    if permission is not None:
+        if permission == PUBLIC_PERMISSION_NAME:
+            permission = CheckerPublic
+        delivery.__Security_checker__ = InterfaceChecker(IMailDelivery,
+                                                         permission)
+    return delivery
+
+
+def lookup_mailer(name):
+    """The `IMailer` utility *name*; a `ConfigurationError` if there is none.
+    """
+    mailer = queryUtility(IMailer, name)
+    if mailer is None:
+        raise ConfigurationError(
+            f'mailer {name!r} is not defined: no IMailer utility has that'
+            f' name (declare one with <mail:smtpMailer name="{name}" ...>)')
+    return mailer
+
+
+def prepare_queue(path):
+    """Create the Maildir at *path* if needed and check that it is writable.
+    """
+    try:
+        Maildir(path, create=True)
+    except OSError as e:
+        raise ConfigurationError(
+            f'cannot use {path!r} as a mail queue: {e}')
+    for sub in ('tmp', 'new', 'cur'):
+        if not os.access(os.path.join(path, sub), os.W_OK | os.X_OK):
+            raise ConfigurationError(
+                f'cannot use {path!r} as a mail queue: {sub}/ is not'
+                f' writable by this process')
+    log.debug('mail queue %s is ready', path)
+
+
+def register_delivery(delivery, name, info):
+    component_zcml.handler('registerUtility', delivery, IMailDelivery, name,
+                           info)
+
+
+def register_direct_delivery(mailer, permission, name, info):
+    delivery = DirectMailDelivery(lookup_mailer(mailer))
+    register_delivery(_protect(delivery, permission), name, info)
+
+
+def directDelivery(_context, mailer, permission=None, name='Mail'):
+    """Handle ``<mail:directDelivery>``."""
+    # The mailer is looked up when the action runs, after the mailers'.
+    _context.action(
+        discriminator=('utility', IMailDelivery, name),
+        callable=register_direct_delivery,
+        args=(mailer, permission, name, _context.info),
+        order=DELIVERY_ORDER)
+
+
+def queuedDelivery(_context, queuePath, mailer, permission=None, name='Mail',
+                   processorThread=True, interval=3.0, retryFirst=None,
+                   retryFactor=None, retryCap=None, lifetime=None,
+                   connections=None, maxMessages=None):
+    """Handle ``<mail:queuedDelivery>``."""
+    retry = {key: value for key, value in (
+        ('first', retryFirst), ('factor', retryFactor), ('cap', retryCap),
+        ('lifetime', lifetime)) if value is not None}
+    try:
+        retry = RetryPolicy(interval, **retry)
+    except ValueError as e:
+        raise ConfigurationError(f'queue {queuePath!r}: {e}')
+    thread_options = {'interval': interval, 'retry': retry}
+    if connections is not None:
+        thread_options['connections'] = connections
+    if maxMessages is not None:
+        thread_options['max_messages'] = maxMessages
+
+    delivery = _protect(QueuedMailDelivery(queuePath), permission)
+    _context.action(
+        discriminator=None, callable=lookup_mailer, args=(mailer,),
+        order=DELIVERY_ORDER)
+    _context.action(
+        discriminator=None, callable=prepare_queue, args=(queuePath,),
+        order=DELIVERY_ORDER)
+    _context.action(
+        discriminator=('utility', IMailDelivery, name),
+        callable=register_delivery, args=(delivery, name, _context.info),
+        order=DELIVERY_ORDER)
+    if processorThread:
+        # Registered only: the thread starts with the application (see
+        # zope.sendmail.startup), never while ZCML is loaded.
+        _context.action(
+            discriminator=None, callable=startup.register_queue,
+            args=(queuePath, mailer), kw=thread_options,
+            order=DELIVERY_ORDER)
