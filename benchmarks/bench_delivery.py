@@ -26,12 +26,13 @@ text)`` with a ``str`` message with LF line endings and no Message-Id (the
 package converts it and adds one), then ``transaction.commit()``.
 Contenders run in alternating order for several rounds, each round in a
 fresh directory, with ``os.sync()`` between rounds; the best round counts,
-since noise only ever slows a round down.  Files are deleted only at the
-end: on ext4 without a journal every file creation scans the inodes deleted
-in the last ~35 s (the kernel's ``recently_deleted()``), so deleting
-between rounds would slow the next one, and two runs of this script should
-be ~40 s apart.  Options: ``--quick`` (fewer, smaller rounds), ``--check``
-(exit status 1 when a target is missed).
+since noise only ever slows a round down ("paired" gives the median of
+the ratios within a round, which drifting noise affects less).  Files are
+deleted only at the end: on ext4 without a journal each file creation skips
+the inodes deleted in the last minute one by one (the kernel's
+``recently_deleted()``; up to 6 minutes while the deletion is not written
+out), so deleting between rounds would slow the next one, and so does
+anything deleting many files in the same temp dir (set TMPDIR to move it).
 """
 import argparse
 import logging
@@ -40,6 +41,7 @@ import platform
 import shutil
 import smtplib
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -161,14 +163,26 @@ def raw_direct(port, n):
 
 def measure(rounds, contenders):
     """Run *contenders* (name -> function returning msgs/s) round-robin,
-    reversing the order every round; return name -> rates, best first."""
+    reversing the order every round; return name -> rates by round."""
     rates = {name: [] for name in contenders}
     for i in range(rounds):
         order = list(contenders.items())
         for name, function in (order[::-1] if i % 2 else order):
             rates[name].append(function())
-    return {name: sorted(values, reverse=True)
-            for name, values in rates.items()}
+    return rates
+
+
+def cpu_seconds():
+    """(CPU seconds used by this process and its children, by the whole
+    machine or None when unknown)."""
+    try:
+        with open('/proc/stat') as stat:
+            ticks = [int(t) for t in stat.readline().split()[1:]]
+        machine = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf(
+            'SC_CLK_TCK')                     # all but idle and iowait
+    except (OSError, ValueError, IndexError):
+        machine = None
+    return sum(os.times()[:4]), machine
 
 
 def run(root, rounds, n_single):
@@ -211,13 +225,15 @@ ROWS = [  # number, ours, ceiling, target (None: for information)
 
 def report(rates, received, expected):
     """Print the table; return True when every target is met."""
-    best = {name: values[0] for name, values in rates.items()}
-    line = '{:2} {:21} {:>7}  {:30} {:>7} {:>6} {:>9}  {}'
+    best = {name: max(values) for name, values in rates.items()}
+    line = '{:2} {:21} {:>7}  {:30} {:>7} {:>6} {:>6} {:>9}  {}'
     print(line.format('', 'ours', 'msgs/s', 'ceiling', 'msgs/s', 'ratio',
-                      'target', 'result'))
+                      'paired', 'target', 'result'))
     ok = True
     for number, ours, ceiling, target in ROWS:
         value = best[ours] / best[ceiling]
+        paired = statistics.median(
+            o / c for o, c in zip(rates[ours], rates[ceiling]))
         show = ((lambda x: f'{x:.2f}x') if ceiling == 'durable 1/txn'
                 else (lambda x: f'{x:.0%}'))
         goal, result = '', '(info)'
@@ -226,8 +242,10 @@ def report(rates, received, expected):
             result = 'PASS' if value >= target else 'FAIL'
             ok = ok and value >= target
         print(line.format(number, ours, f'{best[ours]:.0f}', ceiling,
-                          f'{best[ceiling]:.0f}', show(value), goal, result))
-    print('\nall rounds (msgs/s, best first):')
+                          f'{best[ceiling]:.0f}', show(value), show(paired),
+                          goal, result))
+    print('\nratio: of the best rounds; paired: median over rounds of the'
+          ' ratio within a round.\nall rounds (msgs/s, in order):')
     for name, values in rates.items():
         print(f'  {name:30}' + ''.join(f'{v:8.0f}' for v in values))
     if ERRORS:
@@ -258,11 +276,20 @@ def main(argv=None):
     print(f'message: {len(MESSAGE)} chars of LF text given to send(),'
           f' {len(RAW_FILE)} bytes in the queue file, {len(RAW_MESSAGE)}'
           f' bytes of SMTP DATA; best of {rounds} rounds\n')
+    own, machine, start = *cpu_seconds(), time.perf_counter()
     try:
         rates, received, expected = run(root, rounds, n_single)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        settle()                        # see the module docstring
     ok = report(rates, received, expected)
+    own_after, machine_after = cpu_seconds()
+    own = own_after - own
+    print(f'Run: {time.perf_counter() - start:.0f} s; CPU used by the'
+          f' benchmark and its sink {own:.1f} s, by everything else'
+          f' (other processes, kernel threads): ' + (
+              'unknown' if machine is None else
+              f'{max(0, machine_after - machine - own):.1f} s'))
     return 1 if args.check and not ok else 0
 
 
