@@ -32,6 +32,7 @@ from zope.sendmail.interfaces import IDirectMailDelivery
 from zope.sendmail.interfaces import IQueuedMailDelivery
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.maildir import Maildir
+from zope.sendmail.maildir import sync_all
 from zope.sendmail.queue import QueueProcessorThread  # noqa: F401 (7.3 API)
 from zope.sendmail.queue import wake
 
@@ -258,8 +259,7 @@ class QueuedBatch:
 
     def vote(self, items):
         if self.durable:
-            for message_id, writer in items:
-                writer.sync()
+            sync_all([writer for message_id, writer in items])
 
     def finish(self, items):
         for message_id, writer in items:

@@ -17,6 +17,7 @@ TO_PREFIX = b'X-Zope-To: '
 _FORBIDDEN = re.compile('[\r\n\x00]')
 _MESSAGE_ID = re.compile(rb'^message-id:[ \t]*<([^>\r\n]*)>', re.I | re.M)
 _LINE_ENDINGS = re.compile(rb'\r\n|\r|\n')
+_PLAIN_ADDRESS = re.compile(r'[^\s,;:<>()\[\]"\\@]+@[^\s,;:<>()\[\]"\\@]+')
 
 
 class EnvelopeError(ValueError):
@@ -60,6 +61,8 @@ def check_recipients(toaddrs):
         raise ValueError('no recipients given (toaddrs is empty)')
     for address in toaddrs:
         check_address(address, 'recipient')
+        if _PLAIN_ADDRESS.fullmatch(address):
+            continue  # the common case, without the email parser's cost
         parsed = [a for a in getaddresses([address]) if a[1]]
         if len(parsed) != 1:
             raise ValueError(
@@ -69,7 +72,11 @@ def check_recipients(toaddrs):
 
 def crlf(message):
     """Return the bytes *message* with every line ending made CRLF."""
-    if b'\n' not in message and b'\r' not in message:
+    # The common cases without the (slow) regex: all LF, or all CRLF.
+    if b'\r' not in message:
+        return message.replace(b'\n', b'\r\n')
+    pairs = message.count(b'\r\n')
+    if pairs == message.count(b'\n') == message.count(b'\r'):
         return message
     return _LINE_ENDINGS.sub(b'\r\n', message)
 

@@ -33,6 +33,8 @@ _threads_lock = threading.Lock()
 
 def wake(queue_path):
     """Wake the running processor threads of the queue at *queue_path*."""
+    if not _threads:
+        return  # no thread in this process: skip the path resolution
     path = os.path.realpath(queue_path)
     with _threads_lock:
         threads = [t for t in _threads if t._realpath == path]
