@@ -164,7 +164,8 @@ def tearDown(test):
 
 def test_suite():
     suite = unittest.TestSuite()
-    for name in ('README.txt', 'mailer.txt', 'queue.txt', 'zcml.txt'):
+    for name in ('README.txt', 'mailer.txt', 'queue.txt', 'testing.txt',
+                 'zcml.txt'):
         doc = doctest.DocFileSuite(
             name, package='zope.sendmail', setUp=setUp, tearDown=tearDown,
             optionflags=FLAGS)
