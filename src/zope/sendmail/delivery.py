@@ -147,12 +147,13 @@ class DirectBatch:
     def vote(self, items):
         # Connecting here lets an unreachable relay or bad credentials
         # abort the transaction while that is still possible.
-        first = items[0] if items else None
+        if not items:
+            return  # all rolled back to a savepoint: nothing to connect for
         if hasattr(self.mailer, 'connect'):
             self.connection = self.mailer.connect()
-        elif first is not None:
+        else:
             # A mailer with only the IMailer methods: it prepares one send.
-            self.mailer.vote(*first[1:])
+            self.mailer.vote(*items[0][1:])
             self.voted_without_connection = True
 
     def finish(self, items):

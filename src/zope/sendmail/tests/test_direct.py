@@ -147,6 +147,15 @@ class DirectMailDeliveryTests(unittest.TestCase):
         self.assertEqual(len(server.messages), 1)
         self.assertIn(b'Subject: kept', server.messages[0].data)
 
+    def test_everything_rolled_back_contacts_no_relay(self):
+        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.tests.test_mailer import closed_port
+        delivery = self._makeOne(SMTPMailer('127.0.0.1', closed_port()))
+        savepoint = transaction.savepoint()
+        self._send(delivery, 'dropped')
+        savepoint.rollback()
+        transaction.commit()  # the unreachable relay is never asked
+
     def test_explicit_transaction_manager(self):
         server = self.layer.server
         manager = transaction.TransactionManager()
