@@ -9,6 +9,8 @@ import unittest
 
 import transaction
 
+from zope.sendmail.tests.support import RefusingDataManager
+
 
 class PrepareMessageTests(unittest.TestCase):
 
@@ -129,8 +131,8 @@ class QueuedMailDeliveryTests(unittest.TestCase):
     def test_failed_commit_leaves_nothing(self):
         delivery = self._makeOne()
         delivery.send('a@example.com', ['b@example.com'], b'Subject: x\n\n')
-        transaction.get().join(FailingDataManager())
-        with self.assertRaisesRegex(RuntimeError, 'vote refused'):
+        transaction.get().join(RefusingDataManager())
+        with self.assertRaisesRegex(RuntimeError, 'refuses to commit'):
             transaction.commit()
         transaction.abort()
         self.assertEqual(self._files('tmp'), [])
@@ -294,15 +296,6 @@ class _BaseDataManager:
 
     def tpc_vote(self, txn):
         pass
-
-
-class FailingDataManager(_BaseDataManager):
-
-    def sortKey(self):
-        return '~~~'  # after the mail's data manager
-
-    def tpc_vote(self, txn):
-        raise RuntimeError('vote refused')
 
 
 class CheckpointDataManager(_BaseDataManager):

@@ -8,6 +8,7 @@ import transaction
 from zope.testing.loggingsupport import InstalledHandler
 
 from zope.sendmail.testserver import SMTPServerLayer
+from zope.sendmail.tests.support import RefusingDataManager
 
 
 class DirectMailDeliveryTests(unittest.TestCase):
@@ -93,7 +94,7 @@ class DirectMailDeliveryTests(unittest.TestCase):
     def test_unreachable_relay_aborts_the_transaction(self):
         from zope.sendmail.interfaces import TemporaryDeliveryError
         from zope.sendmail.mailer import SMTPMailer
-        from zope.sendmail.tests.test_mailer import closed_port
+        from zope.sendmail.tests.support import closed_port
         tmp = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, tmp)
         from zope.sendmail.delivery import QueuedMailDelivery
@@ -149,7 +150,7 @@ class DirectMailDeliveryTests(unittest.TestCase):
 
     def test_everything_rolled_back_contacts_no_relay(self):
         from zope.sendmail.mailer import SMTPMailer
-        from zope.sendmail.tests.test_mailer import closed_port
+        from zope.sendmail.tests.support import closed_port
         delivery = self._makeOne(SMTPMailer('127.0.0.1', closed_port()))
         savepoint = transaction.savepoint()
         self._send(delivery, 'dropped')
@@ -178,7 +179,7 @@ class DirectMailDeliveryTests(unittest.TestCase):
         transaction.abort()
         self.assertEqual(mailer.calls[-1][0], 'send')
         self._send(delivery, 'd')
-        transaction.get().join(FailingVoteDataManager())
+        transaction.get().join(RefusingDataManager())
         with self.assertRaises(RuntimeError):
             transaction.commit()
         transaction.abort()
@@ -200,18 +201,3 @@ class RecordingMailer:
 
     def abort(self):
         self.calls.append(('abort',))
-
-
-class FailingVoteDataManager:
-    transaction_manager = None
-
-    def sortKey(self):
-        return '~~~~'
-
-    def abort(self, txn):
-        pass
-
-    tpc_begin = commit = tpc_finish = tpc_abort = abort
-
-    def tpc_vote(self, txn):
-        raise RuntimeError('vote refused')

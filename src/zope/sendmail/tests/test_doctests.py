@@ -2,7 +2,6 @@
 import doctest
 import os
 import shutil
-import socket
 import tempfile
 import time
 import unittest
@@ -11,27 +10,12 @@ import transaction
 from zope.testing.loggingsupport import InstalledHandler
 
 from zope.sendmail.testserver import SMTPServerLayer
+from zope.sendmail.tests.support import RefusingDataManager
+from zope.sendmail.tests.support import closed_port
 
 
 FLAGS = (doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
          | doctest.REPORT_NDIFF)
-
-
-class RefusingDataManager:
-    """Another participant of the transaction, which refuses its vote."""
-
-    transaction_manager = None
-
-    def sortKey(self):
-        return '~~~~'
-
-    def abort(self, txn):
-        pass
-
-    tpc_begin = commit = tpc_finish = tpc_abort = abort
-
-    def tpc_vote(self, txn):
-        raise RuntimeError('this data manager refuses to commit')
 
 
 class Journal:
@@ -68,12 +52,6 @@ class _JournalDataManager:
         pass
 
     tpc_begin = commit = tpc_vote = tpc_abort = abort
-
-
-def _closed_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def setUp(test):
@@ -151,7 +129,7 @@ def setUp(test):
         tmp=tmp, queue_path=queue_path, ls=ls, show_queue=show_queue,
         show_subjects=show_subjects, clear_queue=clear_queue,
         RefusingDataManager=RefusingDataManager,
-        InstalledHandler=InstalledHandler, closed_port=_closed_port(),
+        InstalledHandler=InstalledHandler, closed_port=closed_port(),
         server=SMTPServerLayer.server)
 
 

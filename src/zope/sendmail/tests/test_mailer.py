@@ -1,6 +1,5 @@
 """Tests of SMTPMailer over the wire, against the test SMTP server."""
 import smtplib
-import socket
 import unittest
 
 from zope.sendmail.testserver import SMTPServerLayer
@@ -8,6 +7,7 @@ from zope.sendmail.testserver import TEST_PASSWORD
 from zope.sendmail.testserver import TEST_USER
 from zope.sendmail.testserver import TLSSMTPServerLayer
 from zope.sendmail.testserver import make_layer
+from zope.sendmail.tests.support import closed_port
 
 
 MESSAGE = b'Message-Id: <m1@example.com>\r\nSubject: test\r\n\r\nHello\r\n'
@@ -15,13 +15,6 @@ MESSAGE = b'Message-Id: <m1@example.com>\r\nSubject: test\r\n\r\nHello\r\n'
 ImplicitTLSLayer = make_layer('ImplicitTLSLayer', implicit_tls=True)
 WrongCertificateLayer = make_layer('WrongCertificateLayer', starttls=True,
                                    wrong_certificate=True)
-
-
-def closed_port():
-    """A port on 127.0.0.1 where nothing listens."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 class MailerTestBase(unittest.TestCase):

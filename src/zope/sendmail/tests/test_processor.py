@@ -261,7 +261,7 @@ class RelayProblemTests(ProcessorTestBase):
     def test_unreachable_relay_blames_no_message(self):
         from zope.sendmail.interfaces import TemporaryDeliveryError
         from zope.sendmail.mailer import SMTPMailer
-        from zope.sendmail.tests.test_mailer import closed_port
+        from zope.sendmail.tests.support import closed_port
         self._queue(['bob@example.com'], ['carl@example.com'])
         result = self._makeOne(SMTPMailer('127.0.0.1', closed_port())) \
             .process()

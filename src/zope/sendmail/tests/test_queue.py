@@ -172,7 +172,7 @@ class QueueProcessorThreadTests(unittest.TestCase):
     def test_backs_off_while_the_relay_is_unreachable(self):
         from zope.sendmail.mailer import SMTPMailer
         from zope.sendmail.retry import RetryPolicy
-        from zope.sendmail.tests.test_mailer import closed_port
+        from zope.sendmail.tests.support import closed_port
         thread = self._makeOne(SMTPMailer('127.0.0.1', closed_port()),
                                interval=0.01,
                                retry=RetryPolicy(first=0.1, factor=2))
