@@ -1,20 +1,11 @@
 """Tests of SMTPMailer over the wire, against the test SMTP server."""
-import smtplib
 import unittest
 
 from zope.sendmail.testserver import SMTPServerLayer
-from zope.sendmail.testserver import TEST_PASSWORD
-from zope.sendmail.testserver import TEST_USER
-from zope.sendmail.testserver import TLSSMTPServerLayer
-from zope.sendmail.testserver import make_layer
 from zope.sendmail.tests.support import closed_port
 
 
 MESSAGE = b'Message-Id: <m1@example.com>\r\nSubject: test\r\n\r\nHello\r\n'
-
-ImplicitTLSLayer = make_layer('ImplicitTLSLayer', implicit_tls=True)
-WrongCertificateLayer = make_layer('WrongCertificateLayer', starttls=True,
-                                   wrong_certificate=True)
 
 
 class MailerTestBase(unittest.TestCase):
@@ -279,137 +270,3 @@ class ClassificationTests(MailerTestBase):
         from zope.sendmail.classify import classify_error
         error = KeyError('bug')
         self.assertIs(classify_error(error, 'sending', None), error)
-
-
-class STARTTLSTests(MailerTestBase):
-
-    layer = TLSSMTPServerLayer
-
-    def test_verified_starttls_and_auth(self):
-        server = self.layer.server
-        self._send(self._makeOne(tls_ca_file=server.ca_file,
-                                 username=TEST_USER, password=TEST_PASSWORD,
-                                 force_tls=True))
-        [message] = server.messages
-        self.assertTrue(message.tls)
-        self.assertEqual(message.auth_user, TEST_USER)
-
-    def test_ssl_context(self):
-        server = self.layer.server
-        self._send(self._makeOne(ssl_context=server.client_context(),
-                                 username=TEST_USER, password=TEST_PASSWORD))
-        self.assertTrue(server.messages[0].tls)
-
-    def test_unknown_authority_fails_verification(self):
-        from zope.sendmail.interfaces import MailerConfigurationError
-        with self.assertRaisesRegex(MailerConfigurationError,
-                                    'certificate did not verify'):
-            self._send(self._makeOne(username=TEST_USER,
-                                     password=TEST_PASSWORD))
-        self.assertEqual(self.layer.server.messages, [])
-
-    def test_opt_out_of_verification(self):
-        self._send(self._makeOne(tls_verify=False, username=TEST_USER,
-                                 password=TEST_PASSWORD))
-        self.assertTrue(self.layer.server.messages[0].tls)
-
-    def test_wrong_password(self):
-        from zope.sendmail.interfaces import MailerConfigurationError
-        with self.assertRaisesRegex(
-                MailerConfigurationError,
-                "authentication as 'user' refused: 535") as caught:
-            self._send(self._makeOne(tls_verify=False, username='user',
-                                     password='wrong'))
-        self.assertNotIn('wrong', str(caught.exception))
-
-    def test_no_tls_hides_auth(self):
-        from zope.sendmail.interfaces import MailerConfigurationError
-        with self.assertRaisesRegex(MailerConfigurationError,
-                                    'does not offer AUTH on an unencrypted'):
-            self._send(self._makeOne(no_tls=True, username=TEST_USER,
-                                     password=TEST_PASSWORD))
-
-
-class WrongCertificateTests(MailerTestBase):
-
-    layer = WrongCertificateLayer
-
-    def test_host_name_mismatch_fails(self):
-        from zope.sendmail.interfaces import MailerConfigurationError
-        server = self.layer.server
-        with self.assertRaisesRegex(
-                MailerConfigurationError,
-                'certificate did not verify: IP address mismatch'):
-            self._send(self._makeOne(tls_ca_file=server.ca_file))
-
-    def test_opt_out(self):
-        self._send(self._makeOne(tls_verify=False))
-        self.assertTrue(self.layer.server.messages[0].tls)
-
-
-class ImplicitTLSTests(MailerTestBase):
-
-    layer = ImplicitTLSLayer
-
-    def test_verified(self):
-        server = self.layer.server
-        self._send(self._makeOne(implicit_tls=True,
-                                 tls_ca_file=server.ca_file))
-        self.assertTrue(server.messages[0].tls)
-
-    def test_unknown_authority(self):
-        from zope.sendmail.interfaces import MailerConfigurationError
-        with self.assertRaisesRegex(MailerConfigurationError,
-                                    'certificate did not verify'):
-            self._send(self._makeOne(implicit_tls=True))
-
-    def test_custom_smtp_class_attribute_is_used(self):
-        server = self.layer.server
-        used = []
-
-        class RecordingSMTP_SSL(smtplib.SMTP_SSL):
-            def __init__(self, *args, **kw):
-                used.append(kw.get('context'))
-                super().__init__(*args, **kw)
-
-        mailer = self._makeOne(implicit_tls=True, tls_verify=False)
-        mailer.smtp = RecordingSMTP_SSL
-        self._send(mailer)
-        self.assertEqual(len(used), 1)
-        self.assertEqual(len(server.messages), 1)
-
-
-class QueueFileOverTheWireTests(MailerTestBase):
-    """A queued file's envelope lines are bookkeeping: they never reach the
-    relay, and its envelope is what they say."""
-
-    layer = SMTPServerLayer
-
-    def test_bookkeeping_headers_stripped(self):
-        import os
-        import shutil
-        import tempfile
-
-        import transaction
-
-        from zope.sendmail.delivery import QueuedMailDelivery
-        from zope.sendmail.envelope import parse_envelope
-        from zope.sendmail.maildir import Maildir
-        tmp = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, tmp)
-        queue = os.path.join(tmp, 'queue')
-        QueuedMailDelivery(queue).send(
-            'alice@example.com', ['"Doe, Jo" <jo@example.com>', 'b@x.org'],
-            b'Subject: queued\n\nbody\n')
-        transaction.commit()
-        [path] = Maildir(queue)
-        with open(path, 'rb') as f:
-            fromaddr, toaddrs, message = parse_envelope(f.read())
-        self._makeOne().send(fromaddr, toaddrs, message)
-        [received] = self.layer.server.messages
-        self.assertEqual(received.mail_from, 'alice@example.com')
-        self.assertEqual(received.rcpt_tos, ['jo@example.com', 'b@x.org'])
-        self.assertNotIn(b'X-Zope', received.data)
-        self.assertTrue(received.data.startswith(b'Message-Id: <'))
-        self.assertTrue(received.data.endswith(
-            b'\r\nSubject: queued\r\n\r\nbody\r\n'))

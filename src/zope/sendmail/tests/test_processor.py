@@ -9,9 +9,6 @@ import transaction
 from zope.testing.loggingsupport import InstalledHandler
 
 from zope.sendmail.testserver import SMTPServerLayer
-from zope.sendmail.testserver import TEST_PASSWORD
-from zope.sendmail.testserver import TEST_USER
-from zope.sendmail.testserver import TLSSMTPServerLayer
 
 
 class ProcessorTestBase(unittest.TestCase):
@@ -254,106 +251,6 @@ class OutcomeTests(ProcessorTestBase):
         result = self._makeOne(mailer=mailer).process()
         self.assertEqual((result.counts['sent'], result.counts['rejected']),
                          (1, 1))
-
-
-class RelayProblemTests(ProcessorTestBase):
-
-    def test_unreachable_relay_blames_no_message(self):
-        from zope.sendmail.interfaces import TemporaryDeliveryError
-        from zope.sendmail.mailer import SMTPMailer
-        from zope.sendmail.tests.support import closed_port
-        self._queue(['bob@example.com'], ['carl@example.com'])
-        result = self._makeOne(SMTPMailer('127.0.0.1', closed_port())) \
-            .process()
-        self.assertIsInstance(result.error, TemporaryDeliveryError)
-        self.assertEqual(len(self._messages('new')), 2)
-        self.assertEqual(self._files('cur'), [])
-        [record] = self.log.records
-        self.assertIn('relay unavailable, pass stopped', record.getMessage())
-
-    def test_force_tls_without_starttls_rejects_nothing(self):
-        from zope.sendmail.interfaces import MailerConfigurationError
-        from zope.sendmail.mailer import SMTPMailer
-        server = self.layer.server
-        self._queue(['bob@example.com'])
-        result = self._makeOne(SMTPMailer(server.host, server.port,
-                                          force_tls=True)).process()
-        self.assertIsInstance(result.error, MailerConfigurationError)
-        self.assertEqual(len(self._messages('new')), 1)
-        self.assertIn('configuration problem, pass stopped',
-                      self.log.records[0].getMessage())
-
-    def test_many_messages_per_connection_and_a_limit(self):
-        self._queue(*[['bob@example.com']] * 10)
-        result = self._makeOne(connections=1, max_messages=3).process()
-        self.assertEqual(result.counts['sent'], 10)
-        self.assertEqual(self.layer.server.connections, 4)
-
-    def test_parallel_connections(self):
-        self._queue(*[['bob@example.com']] * 40)
-        self.layer.server.delay = 0.002
-        result = self._makeOne(connections=4).process()
-        self.assertEqual(result.counts['sent'], 40)
-        self.assertEqual(self.layer.server.connections, 4)
-        self.assertEqual(len({m.data for m in self.layer.server.messages}),
-                         40)
-
-
-class AuthenticationTests(ProcessorTestBase):
-
-    layer = TLSSMTPServerLayer
-
-    def test_refused_login_rejects_nothing(self):
-        from zope.sendmail.interfaces import MailerConfigurationError
-        from zope.sendmail.mailer import SMTPMailer
-        server = self.layer.server
-        self._queue(['bob@example.com'], ['carl@example.com'])
-        mailer = SMTPMailer(server.host, server.port, username=TEST_USER,
-                            password='wrong', tls_ca_file=server.ca_file)
-        result = self._makeOne(mailer).process()
-        self.assertIsInstance(result.error, MailerConfigurationError)
-        self.assertEqual(len(self._messages('new')), 2)
-        self.assertNotIn('wrong', self.log.records[0].getMessage())
-        mailer.password = TEST_PASSWORD
-        self.assertEqual(self._makeOne(mailer).process().counts['sent'], 2)
-
-
-class RetryPolicyTests(unittest.TestCase):
-
-    def _makeOne(self, *args, **kw):
-        from zope.sendmail.retry import RetryPolicy
-        return RetryPolicy(*args, **kw)
-
-    def test_defaults_scale_with_the_interval(self):
-        policy = self._makeOne()
-        self.assertEqual((policy.first, policy.cap), (30, 3600))
-        fast = self._makeOne(interval=0.1)
-        self.assertEqual([fast.delay(n) for n in (1, 2, 3)], [1, 2, 4])
-        self.assertEqual(fast.cap, 120)
-        self.assertEqual(policy.lifetime, 5 * 86400)
-
-    def test_schedule(self):
-        policy = self._makeOne(first=10, factor=3, cap=100)
-        self.assertEqual([policy.delay(n) for n in range(1, 5)],
-                         [10, 30, 90, 100])
-
-    def test_bad_settings(self):
-        for kw in ({'first': 0}, {'factor': 0.5}, {'lifetime': -1}):
-            with self.assertRaisesRegex(ValueError, 'retry settings'):
-                self._makeOne(**kw)
-
-    def test_state_round_trip_and_garbage(self):
-        from zope.sendmail.retry import RetryState
-        state = RetryState.fresh('1700000000.M1P2.host', 5)
-        self.assertEqual(state.queued, 1700000000)
-        self.assertEqual(RetryState.fresh('odd-name', 5).queued, 5)
-        state.failed('451 later\nnext line', self._makeOne(first=10), 100)
-        again = RetryState.parse(state.format(), 'x', 0)
-        self.assertEqual((again.attempts, again.queued, again.next_attempt,
-                          again.last_error),
-                         (1, 1700000000, 110, '451 later next line'))
-        junk = RetryState.parse(b'attempts: many\n\xff\nqueued', 'x', 7)
-        self.assertEqual((junk.attempts, junk.queued), (0, 7))
 
 
 class BrokenMailer:
