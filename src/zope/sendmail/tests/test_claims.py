@@ -4,9 +4,11 @@ import os
 import select
 import subprocess
 import time
+
 from zope.testing.loggingsupport import InstalledHandler
-from zope.sendmail.tests.test_processes import ProcessTestBase
+
 from zope.sendmail.tests.test_processes import LOCK_HOLDER
+from zope.sendmail.tests.test_processes import ProcessTestBase
 
 
 class ClaimTests(ProcessTestBase):

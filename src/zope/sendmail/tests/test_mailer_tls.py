@@ -1,10 +1,12 @@
 """Tests of SMTPMailer with TLS: STARTTLS, implicit TLS, certificates, AUTH."""
 import smtplib
+
+from zope.sendmail.tests.test_mailer import MailerTestBase
 from zope.sendmail.testserver import TEST_PASSWORD
 from zope.sendmail.testserver import TEST_USER
 from zope.sendmail.testserver import TLSSMTPServerLayer
 from zope.sendmail.testserver import make_layer
-from zope.sendmail.tests.test_mailer import MailerTestBase
+
 
 ImplicitTLSLayer = make_layer('ImplicitTLSLayer', implicit_tls=True)
 WrongCertificateLayer = make_layer('WrongCertificateLayer', starttls=True,

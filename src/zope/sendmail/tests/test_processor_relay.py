@@ -1,8 +1,8 @@
 """Tests of a pass when the relay is the problem, and of connection use."""
+from zope.sendmail.tests.test_processor import ProcessorTestBase
 from zope.sendmail.testserver import TEST_PASSWORD
 from zope.sendmail.testserver import TEST_USER
 from zope.sendmail.testserver import TLSSMTPServerLayer
-from zope.sendmail.tests.test_processor import ProcessorTestBase
 
 
 class RelayProblemTests(ProcessorTestBase):

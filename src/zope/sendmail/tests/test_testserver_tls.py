@@ -6,15 +6,16 @@ import ssl
 import threading
 import unittest
 from unittest import mock
-from zope.sendmail.testserver import certs as testcerts
+
+from zope.sendmail.tests.test_testserver import MESSAGE
+from zope.sendmail.tests.test_testserver import _ServerTestCase
+from zope.sendmail.tests.test_testserver import unverified_context
+from zope.sendmail.testserver import SMTPTestServer
 from zope.sendmail.testserver import TEST_PASSWORD
 from zope.sendmail.testserver import TEST_USER
-from zope.sendmail.testserver import SMTPTestServer
 from zope.sendmail.testserver import TLSSMTPServerLayer
+from zope.sendmail.testserver import certs as testcerts
 from zope.sendmail.testserver import make_layer
-from zope.sendmail.tests.test_testserver import _ServerTestCase
-from zope.sendmail.tests.test_testserver import MESSAGE
-from zope.sendmail.tests.test_testserver import unverified_context
 
 
 class TLSLayerTests(_ServerTestCase):

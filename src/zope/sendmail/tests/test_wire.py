@@ -1,6 +1,6 @@
 """Tests of what a queue file puts on the wire."""
-from zope.sendmail.testserver import SMTPServerLayer
 from zope.sendmail.tests.test_mailer import MailerTestBase
+from zope.sendmail.testserver import SMTPServerLayer
 
 
 class QueueFileOverTheWireTests(MailerTestBase):

@@ -1,8 +1,9 @@
 """Tests of the directDelivery directive."""
 import transaction
 from zope.configuration.exceptions import ConfigurationError
-from zope.sendmail.testserver import SMTPServerLayer
+
 from zope.sendmail.tests.test_zcml import ZCMLTestBase
+from zope.sendmail.testserver import SMTPServerLayer
 
 
 class DirectDeliveryDirectiveTests(ZCMLTestBase):
@@ -17,6 +18,7 @@ class DirectDeliveryDirectiveTests(ZCMLTestBase):
 
     def test_registered_under_Mail_with_its_mailer(self):
         from zope.sendmail.interfaces import IDirectMailDelivery
+
         # The mailer is declared after the delivery and still found.
         self._load_direct()
         delivery = self._delivery()

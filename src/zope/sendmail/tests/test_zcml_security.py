@@ -1,5 +1,6 @@
 """Tests of the ZCML directives: permissions, and configure.zcml."""
 from zope.configuration.exceptions import ConfigurationError
+
 from zope.sendmail.tests.test_zcml import ZCMLTestBase
 
 
