@@ -6,11 +6,13 @@ validates its attributes and computes actions; every side effect (creating
 the queue directory, registering utilities, registering a queue with
 `zope.sendmail.startup`) happens when zope.configuration executes the
 actions, and loading ZCML starts no thread.  The mailer options are defined
-once, by the fields of `ISMTPMailer`; the ``smtpMailer`` schema is derived
-from them.  A delivery with a ``permission`` carries a security checker, as
-zope.component's ``<utility permission>`` gives, so untrusted code reaching it
-through a security proxy needs the permission, while trusted code calls it
-directly.
+once, by the fields of `ISMTPMailer`, and the queue processor's by
+`zope.sendmail.options.IQueueProcessorOptions`; the ``smtpMailer`` and
+``queuedDelivery`` schemas are derived from them, as the ``zope-sendmail``
+program's options are.  A delivery with a ``permission`` carries a security
+checker, as zope.component's ``<utility permission>`` gives, so untrusted
+code reaching it through a security proxy needs the permission, while
+trusted code calls it directly.
 """
 import copy
 import logging
@@ -24,8 +26,6 @@ from zope.configuration.fields import Path
 from zope.interface import Interface
 from zope.interface.interface import InterfaceClass
 from zope.schema import Bool as SchemaBool
-from zope.schema import Float
-from zope.schema import Int
 from zope.schema import TextLine
 from zope.schema import getFieldsInOrder
 from zope.security.checker import CheckerPublic
@@ -41,7 +41,10 @@ from zope.sendmail.interfaces import IMailer
 from zope.sendmail.interfaces import ISMTPMailer
 from zope.sendmail.maildir import Maildir
 from zope.sendmail.mailer import SMTPMailer
-from zope.sendmail.retry import RetryPolicy
+from zope.sendmail.options import PATH_OPTIONS
+from zope.sendmail.options import PROCESSOR_OPTIONS
+from zope.sendmail.options import processor_arguments
+from zope.sendmail.options import zcml_name
 
 
 log = logging.getLogger(__name__)
@@ -50,10 +53,6 @@ log = logging.getLogger(__name__)
 # among which every mailer's registration: a delivery may then be declared
 # before its mailer (in an earlier included file, say) and still find it.
 DELIVERY_ORDER = 1
-
-# ISMTPMailer options that are file names: in ZCML they are resolved
-# relative to the directory of the ZCML file.
-_PATH_OPTIONS = frozenset(['tls_ca_file'])
 
 
 class IMailerDirective(Interface):
@@ -69,11 +68,14 @@ class IMailerDirective(Interface):
 def _directive_field(name, field):
     """The ZCML field of the mailer option *field* of `ISMTPMailer`.
 
+    Options that are file names (`PATH_OPTIONS`) are resolved relative to
+    the directory of the ZCML file.
+
     zope.schema's Bool takes anything but "true" for false; the ZCML Bool
     rejects what it cannot read, so ``implicit_tls="tomato"`` is an error.
     """
-    if name in _PATH_OPTIONS or isinstance(field, SchemaBool):
-        factory = Path if name in _PATH_OPTIONS else Bool
+    if name in PATH_OPTIONS or isinstance(field, SchemaBool):
+        factory = Path if name in PATH_OPTIONS else Bool
         field = factory(title=field.title, description=field.description,
                         default=field.default, __name__=name)
     else:
@@ -137,7 +139,7 @@ class IDirectDeliveryDirective(IDeliveryDirective):
     """
 
 
-class IQueuedDeliveryDirective(IDeliveryDirective):
+class _IQueuedDelivery(IDeliveryDirective):
     """Register a delivery that writes mail into a Maildir queue, and the
     queue with the processor threads started when the application starts.
     """
@@ -154,43 +156,25 @@ class IQueuedDeliveryDirective(IDeliveryDirective):
         default=True,
         required=False)
 
-    interval = Float(
-        title="Interval",
-        description="Seconds between two looks at the queue.",
-        default=3.0, min=0.001, required=False)
 
-    retryFirst = Float(
-        title="First retry",
-        description="Seconds to wait after a temporary failure before the"
-                    " first retry (10 intervals by default).",
-        min=0.001, required=False)
+def _processor_field(name, field):
+    """The ZCML field of the processor setting *name*: the field of
+    `IQueueProcessorOptions`, under its camelCase attribute name."""
+    field = copy.copy(field)
+    field.__name__ = zcml_name(name)
+    return field
 
-    retryFactor = Float(
-        title="Retry factor",
-        description="How much longer each following wait is (default 2).",
-        min=1.0, required=False)
 
-    retryCap = Float(
-        title="Longest retry wait",
-        description="Seconds never exceeded between two attempts (1200"
-                    " intervals by default).",
-        min=0.001, required=False)
+IQueuedDeliveryDirective = InterfaceClass(
+    'IQueuedDeliveryDirective', (_IQueuedDelivery,),
+    {zcml_name(option.name): _processor_field(option.name, option.field)
+     for option in PROCESSOR_OPTIONS},
+    __doc__=_IQueuedDelivery.__doc__.rstrip() + """
 
-    lifetime = Float(
-        title="Lifetime",
-        description="Seconds after which a message still failing is given"
-                    " up (default 5 days).",
-        min=0.001, required=False)
-
-    connections = Int(
-        title="Connections",
-        description="Most SMTP connections used at once by the processor.",
-        min=1, required=False)
-
-    maxMessages = Int(
-        title="Messages per connection",
-        description="Most messages sent over one connection.",
-        min=1, required=False)
+    The processor thread's settings are those of `IQueueProcessorOptions`
+    (in `zope.sendmail.options`), under camelCase names.
+    """,
+    __module__=__name__)
 
 
 def _protect(delivery, permission):
@@ -255,22 +239,15 @@ def directDelivery(_context, mailer, permission=None, name='Mail'):
 
 
 def queuedDelivery(_context, queuePath, mailer, permission=None, name='Mail',
-                   processorThread=True, interval=3.0, retryFirst=None,
-                   retryFactor=None, retryCap=None, lifetime=None,
-                   connections=None, maxMessages=None):
-    """Handle ``<mail:queuedDelivery>``."""
-    retry = {key: value for key, value in (
-        ('first', retryFirst), ('factor', retryFactor), ('cap', retryCap),
-        ('lifetime', lifetime)) if value is not None}
+                   processorThread=True, **settings):
+    """Handle ``<mail:queuedDelivery>``; *settings* are the processor's,
+    by ZCML attribute name."""
     try:
-        retry = RetryPolicy(interval, **retry)
+        thread_options = processor_arguments(
+            {option.name: settings.get(zcml_name(option.name))
+             for option in PROCESSOR_OPTIONS})
     except ValueError as e:
         raise ConfigurationError(f'queue {queuePath!r}: {e}')
-    thread_options = {'interval': interval, 'retry': retry}
-    if connections is not None:
-        thread_options['connections'] = connections
-    if maxMessages is not None:
-        thread_options['max_messages'] = maxMessages
 
     delivery = _protect(QueuedMailDelivery(queuePath), permission)
     _context.action(

@@ -1,0 +1,189 @@
+"""The settings of a queue processor and of its mailer, defined once.
+
+This module owns every setting that both the ``zope-sendmail`` program and
+the ``<mail:queuedDelivery>`` ZCML directive accept.  The mailer's settings
+are the fields of `ISMTPMailer`; the processor's are the fields of
+`IQueueProcessorOptions` below.  `OPTIONS` lists them all as `Option`
+records, each knowing how it is read from text (booleans exactly: true,
+false, yes, no, on, off, 1, 0), its command line flag and its INI key; ZCML
+takes the same fields under camelCase attribute names (`zcml_name`).
+`processor_arguments` turns settings into the keyword arguments of
+`QueueProcessorThread`, for both.
+"""
+import math
+
+from zope.interface import Interface
+from zope.schema import Bool
+from zope.schema import Float
+from zope.schema import Int
+from zope.schema import ValidationError
+from zope.schema import getFieldsInOrder
+from zope.schema.interfaces import InvalidValue
+from zope.schema.interfaces import TooBig
+from zope.schema.interfaces import TooSmall
+
+from zope.sendmail.interfaces import ISMTPMailer
+from zope.sendmail.retry import RetryPolicy
+
+
+#: The spellings of a boolean setting; anything else is an error.
+BOOLEANS = {'true': True, 'yes': True, 'on': True, '1': True,
+            'false': False, 'no': False, 'off': False, '0': False}
+
+#: Mailer settings that name files (relative to the ZCML file in ZCML).
+PATH_OPTIONS = frozenset(['tls_ca_file'])
+
+#: Settings never to be shown, not even in an error about them.
+SECRET_OPTIONS = frozenset(['password'])
+
+
+def parse_bool(text):
+    """*text* as a boolean: one of `BOOLEANS`, in any case."""
+    try:
+        return BOOLEANS[text.strip().lower()]
+    except KeyError:
+        raise ValueError(f'{text!r} is not a boolean: use true or false'
+                         f' (or yes/no, on/off, 1/0)') from None
+
+
+class Seconds(Float):
+    """A duration in seconds: a finite number (zope.schema's Float takes
+    "nan" and "inf", which would make a processor spin or never wake)."""
+
+    def _validate(self, value):
+        super()._validate(value)
+        if not math.isfinite(value):
+            raise InvalidValue(f'{value!r} is not a finite number of'
+                               f' seconds').with_field_and_value(self, value)
+
+
+class IQueueProcessorOptions(Interface):
+    """How a queue processor paces its work (see `QueueProcessorThread`,
+    `QueueProcessor` and `RetryPolicy`)."""
+
+    interval = Seconds(
+        title="Interval", default=3.0, min=0.001, required=False,
+        description="Seconds between two looks at the queue.")
+    retry_first = Seconds(
+        title="First retry", min=0.001, required=False,
+        description="Seconds to wait after a temporary failure before the"
+                    " first retry (default: 10 intervals).")
+    retry_factor = Seconds(
+        title="Retry factor", default=2.0, min=1.0, required=False,
+        description="How much longer each following wait is.")
+    retry_cap = Seconds(
+        title="Longest retry wait", min=0.001, required=False,
+        description="Seconds never exceeded between two attempts"
+                    " (default: 1200 intervals).")
+    lifetime = Seconds(
+        title="Lifetime", default=5 * 24 * 60 * 60.0, min=0.001,
+        required=False,
+        description="Seconds after which a message still failing is given"
+                    " up and set aside as rejected.")
+    connections = Int(
+        title="Connections", default=8, min=1, required=False,
+        description="Most SMTP connections used at once.")
+    max_messages = Int(
+        title="Messages per connection", default=100, min=1, required=False,
+        description="Most messages sent over one connection.")
+
+
+def zcml_name(name):
+    """The ZCML attribute of the processor setting *name*: ``retry_first``
+    is ``retryFirst``, as zope.sendmail's other ZCML attributes are."""
+    head, *rest = name.split('_')
+    return head + ''.join(word.capitalize() for word in rest)
+
+
+class Option:
+    """One setting: its *name* (the keyword argument and INI key), its
+    zope.schema *field* and its *kind*, ``'mailer'`` or ``'processor'``."""
+
+    def __init__(self, name, field, kind):
+        self.name = name
+        self.field = field
+        self.kind = kind
+        self.secret = name in SECRET_OPTIONS
+        self.is_bool = isinstance(field, Bool)
+        dashed = name.replace('_', '-')
+        # A boolean that is on by default is turned off by its flag.
+        self.flag = ('--no-' if self.is_bool and field.default else '--') \
+            + dashed
+
+    def __repr__(self):
+        return f'<Option {self.name} ({self.kind})>'
+
+    @property
+    def default(self):
+        return self.field.default
+
+    def parse(self, text):
+        """*text* (a command line argument or INI value) as this setting's
+        value; a ValueError saying what is wrong, without repeating the
+        value of a secret."""
+        if self.is_bool:
+            return parse_bool(text)
+        try:
+            value = self.field.fromUnicode(text if self.secret
+                                           else text.strip())
+        except ValidationError as e:
+            raise ValueError(describe(e, text, shown=not self.secret)) \
+                from None
+        if isinstance(value, float) and not math.isfinite(value):
+            # ISMTPMailer's timeout is a plain Float, which takes "nan".
+            raise ValueError(f'{text.strip()!r}: not a finite number')
+        return value
+
+
+def describe(error, text, shown=True):
+    """A `ValidationError` of zope.schema about *text* as a short
+    sentence, quoting *text* only when *shown*."""
+    if '\n' in text:
+        return 'must be one line'
+    shown = f'{text!r}: ' if shown else ''
+    if isinstance(error, TooSmall):
+        return f'{shown}must be at least {error.bound}'
+    if isinstance(error, TooBig):
+        return f'{shown}must be at most {error.bound}'
+    if isinstance(error, Int._validation_error):
+        return f'{shown}not a whole number'
+    if isinstance(error, Float._validation_error):
+        return f'{shown}not a number'
+    if isinstance(error, InvalidValue) and error.args:
+        return str(error.args[0])
+    return f'{shown}{error.doc()}'
+
+
+MAILER_OPTIONS = tuple(Option(name, field, 'mailer')
+                       for name, field in getFieldsInOrder(ISMTPMailer))
+PROCESSOR_OPTIONS = tuple(
+    Option(name, field, 'processor')
+    for name, field in getFieldsInOrder(IQueueProcessorOptions))
+OPTIONS = MAILER_OPTIONS + PROCESSOR_OPTIONS
+
+
+def mailer_arguments(settings):
+    """The keyword arguments of `SMTPMailer` among *settings* (a dict by
+    option name); missing ones take their field's default."""
+    return {option.name: settings.get(option.name, option.default)
+            for option in MAILER_OPTIONS}
+
+
+def processor_arguments(settings):
+    """The keyword arguments of `QueueProcessorThread` for *settings* (a
+    dict by option name; missing or None ones take their defaults).
+
+    Raises ValueError for settings that contradict each other.
+    """
+    def get(name):
+        value = settings.get(name)
+        return IQueueProcessorOptions[name].default if value is None \
+            else value
+
+    interval = get('interval')
+    retry = RetryPolicy(interval, first=get('retry_first'),
+                        factor=get('retry_factor'), cap=get('retry_cap'),
+                        lifetime=get('lifetime'))
+    return {'interval': interval, 'retry': retry,
+            'connections': get('connections'),
+            'max_messages': get('max_messages')}

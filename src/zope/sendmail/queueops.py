@@ -1,0 +1,282 @@
+"""What an operator sees and does to a mail queue directory.
+
+This module owns the ``zope-sendmail`` program's operations on a queue: the
+check that a path is a queue (`check_queue`), the status view (`status`),
+the listing of messages (`listing`), putting rejected messages back into the
+queue (`requeue_rejected`) and deleting old ones (`purge_rejected`).  They
+read the queue's files as `zope.sendmail.claim` lays them out: messages in
+``new/`` (queued) and ``cur/`` (deferred, due at their mtime, with
+``.retry-X``), ``.sending-X`` beside a message being sent, ``.rejected-X``
+with ``.reason-X`` for a message set aside.  A processor may run meanwhile:
+files vanishing under a reader are skipped, and only rejected messages,
+which no processor touches, are ever moved or deleted.
+"""
+import os
+import re
+import time
+
+from zope.sendmail.claim import REASON
+from zope.sendmail.claim import REJECTED
+from zope.sendmail.claim import RETRY
+from zope.sendmail.claim import SENDING
+from zope.sendmail.envelope import EnvelopeError
+from zope.sendmail.envelope import message_id_of
+from zope.sendmail.envelope import parse_envelope
+from zope.sendmail.maildir import SUBDIRS
+from zope.sendmail.maildir import Maildir
+from zope.sendmail.maildir import unique_name
+from zope.sendmail.retry import RetryState
+
+
+HEAD_SIZE = 64 * 1024   # enough of a file for its envelope and headers
+STATES = ('sending', 'queued', 'deferred', 'rejected')
+_UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 7 * 86400}
+_AGE = re.compile(r'(\d+(?:[.]\d+)?)\s*([smhdw]?)')
+
+
+class QueueError(Exception):
+    """The path is not a queue that can be used."""
+
+
+def check_queue(path, create=False):
+    """Check that *path* is a queue directory; with *create*, make an
+    existing empty directory one (a path that does not exist is never
+    created: a mistyped one would silently become an empty queue)."""
+    if not os.path.isdir(path):
+        raise QueueError(f'no queue directory {path!r}' if not
+                         os.path.exists(path) else
+                         f'{path!r} is not a directory')
+    present = [d for d in SUBDIRS if os.path.isdir(os.path.join(path, d))]
+    if len(present) < len(SUBDIRS):
+        if present or os.listdir(path):
+            raise QueueError(f'{path!r} is not a mail queue (a Maildir with'
+                             f' tmp/, new/ and cur/)')
+        if create:
+            Maildir(path, create=True)
+
+
+def parse_age(text):
+    """An age like ``3600``, ``30m``, ``12h``, ``7d`` or ``2w``, in seconds.
+    """
+    match = _AGE.fullmatch(text.strip().lower())
+    if match is None:
+        raise ValueError(f'{text!r} is not an age: give seconds or a number'
+                         f' with a unit (s, m, h, d, w), like 7d')
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def format_age(seconds):
+    """*seconds* for a human: ``45 s``, ``12 min``, ``2 h 5 min``,
+    ``3 d 4 h``."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f'{seconds} s'
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if seconds < 3600:
+        return f'{minutes} min'
+    if seconds < 86400:
+        return f'{hours} h {minutes % 60} min'
+    return f'{days} d {hours % 24} h'
+
+
+def _when(timestamp, now):
+    local = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(timestamp))
+    if timestamp <= now:
+        return f'due now (since {local})'
+    return f'in {format_age(timestamp - now)} ({local})'
+
+
+class Entry:
+    """One message of the queue as an operator sees it."""
+
+    fromaddr = toaddrs = message_id = problem = None
+    attempts = 0
+    next_attempt = last_error = reason = None
+
+    def __init__(self, queue_path, sub, name, state, stat):
+        self.path = os.path.join(queue_path, sub, name)
+        self.relpath = os.path.join(sub, name)
+        self.state = state
+        self.name = name[len(REJECTED):] if state == 'rejected' else name
+        self.mtime = stat.st_mtime
+        self.queued = RetryState.fresh(self.name, stat.st_mtime).queued
+
+    def sidecar(self, prefix):
+        return os.path.join(os.path.dirname(self.path), prefix + self.name)
+
+    def read(self):
+        """Read what the listing shows: envelope, Message-Id, bookkeeping.
+        """
+        with open(self.path, 'rb') as f:
+            head = f.read(HEAD_SIZE)
+        try:
+            self.fromaddr, self.toaddrs, message = parse_envelope(head)
+            self.message_id = message_id_of(message)
+        except EnvelopeError as e:
+            self.problem = str(e)
+        if self.state == 'rejected':
+            self.reason = _read_text(self.sidecar(REASON))
+        elif self.state == 'deferred':
+            data = _read_text(self.sidecar(RETRY))
+            retry = RetryState.parse((data or '').encode('utf-8'), self.name,
+                                     self.queued)
+            self.queued, self.attempts = retry.queued, retry.attempts
+            self.last_error = retry.last_error or None
+            self.next_attempt = self.mtime
+
+
+def _read_text(path):
+    try:
+        with open(path, 'rb') as f:
+            return f.read().decode('utf-8', 'replace').strip()
+    except FileNotFoundError:
+        return None
+
+
+def scan(queue_path, read=False):
+    """The `Entry` of every message in the queue, by state, then oldest
+    first; with *read*, each `Entry.read`."""
+    entries = []
+    for sub in ('new', 'cur'):
+        try:
+            names = os.listdir(os.path.join(queue_path, sub))
+        except FileNotFoundError:
+            continue
+        present = set(names)
+        for name in names:
+            if name.startswith(REJECTED):
+                state = 'rejected'
+            elif name.startswith('.'):
+                continue
+            elif SENDING + name in present:
+                state = 'sending'
+            else:
+                state = 'queued' if sub == 'new' else 'deferred'
+            try:
+                entry = Entry(queue_path, sub, name, state,
+                              os.stat(os.path.join(queue_path, sub, name)))
+                if read:
+                    entry.read()
+            except FileNotFoundError:
+                continue  # sent or moved meanwhile
+            entries.append(entry)
+    entries.sort(key=lambda e: (STATES.index(e.state), e.queued, e.name))
+    return entries
+
+
+def status(queue_path, out, now):
+    """Print how many messages are in each state, when the next deferred
+    one is due and how old the oldest waiting one is."""
+    entries = scan(queue_path)
+    by_state = {state: [e for e in entries if e.state == state]
+                for state in STATES}
+    waiting = [e for e in entries if e.state != 'rejected']
+    lines = [('queue', queue_path),
+             ('queued', len(by_state['queued'])),
+             ('being sent', len(by_state['sending']))]
+    deferred = by_state['deferred']
+    text = str(len(deferred))
+    if deferred:
+        text += ', next attempt ' + _when(min(e.mtime for e in deferred), now)
+    lines.append(('deferred', text))
+    lines.append(('rejected', len(by_state['rejected'])))
+    if waiting:
+        oldest = min(e.queued for e in waiting)
+        lines.append(('oldest message', f'queued {format_age(now - oldest)}'
+                                        f' ago'))
+    for label, value in lines:
+        print(f'{label + ":":16}{value}', file=out)
+
+
+def listing(queue_path, out, now):
+    """Print every message: where it is, its state, envelope, Message-Id
+    and, as the case may be, attempts, next attempt, last error, reason."""
+    entries = scan(queue_path, read=True)
+    for entry in entries:
+        state = entry.state
+        if entry.attempts:
+            state += f', {entry.attempts} attempt' + (
+                's' if entry.attempts > 1 else '')
+        print(entry.relpath, file=out)
+        fields = [('state', state),
+                  ('queued', f'{format_age(now - entry.queued)} ago')]
+        if entry.next_attempt is not None:
+            fields.append(('next attempt', _when(entry.next_attempt, now)))
+        if entry.problem:
+            fields.append(('unreadable', entry.problem))
+        else:
+            fields += [('message-id', entry.message_id or '(none)'),
+                       ('from', entry.fromaddr),
+                       ('to', ', '.join(entry.toaddrs))]
+        if entry.last_error:
+            fields.append(('last error', entry.last_error))
+        if entry.state == 'rejected':
+            fields.append(('reason', entry.reason or '(none recorded)'))
+        for label, value in fields:
+            print(f'  {label + ":":14}{value}', file=out)
+    print(f'{len(entries)} message{"" if len(entries) == 1 else "s"}',
+          file=out)
+
+
+def _rejected(queue_path):
+    return [e for e in scan(queue_path) if e.state == 'rejected']
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass  # another operator's run removed it: the goal is reached
+
+
+def requeue_rejected(queue_path, out):
+    """Move every rejected message into ``new/`` as a new message (a new
+    name, so its age and attempts start afresh); return their number."""
+    count = 0
+    for entry in _rejected(queue_path):
+        target = os.path.join('new', unique_name())
+        try:
+            # One rename: a processor sees the message whole or not at all.
+            os.rename(entry.path, os.path.join(queue_path, target))
+        except FileNotFoundError:
+            continue  # requeued or purged by another run meanwhile
+        for prefix in (REASON, RETRY):
+            _unlink(entry.sidecar(prefix))
+        print(f'requeued {entry.relpath} as {target}', file=out)
+        count += 1
+    print(f'{count} rejected message{"" if count == 1 else "s"} requeued',
+          file=out)
+    return count
+
+
+def purge_rejected(queue_path, age, out, now):
+    """Delete the rejected messages set aside at least *age* seconds ago
+    (by their ``.reason-X``, else by their file); return their number."""
+    count = 0
+    for entry in _rejected(queue_path):
+        try:
+            rejected_at = os.stat(entry.sidecar(REASON)).st_mtime
+        except FileNotFoundError:
+            rejected_at = entry.mtime  # 7.3 kept no reason
+        if now - rejected_at < age:
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        _unlink(entry.sidecar(REASON))
+        print(f'deleted {entry.relpath}, rejected'
+              f' {format_age(now - rejected_at)} ago', file=out)
+        count += 1
+    print(f'{count} rejected message{"" if count == 1 else "s"} deleted',
+          file=out)
+    return count
+
+
+def waiting(queue_path):
+    """The number of deferred messages, waiting in ``cur/``."""
+    try:
+        return sum(1 for name in os.listdir(os.path.join(queue_path, 'cur'))
+                   if not name.startswith('.'))
+    except FileNotFoundError:
+        return 0
