@@ -60,8 +60,6 @@ def wait_until(condition, timeout=10):
 _console = []
 
 
-
-
 @unittest.skipUnless(UNAVAILABLE is None, UNAVAILABLE)
 class PostfixTestBase(unittest.TestCase):
 
