@@ -1,5 +1,35 @@
 """Small helpers shared by this package's tests."""
+import os
 import socket
+import sys
+import time
+
+import zope.sendmail
+
+
+# The directory holding the ``zope`` package this process imports.
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(zope.sendmail.__file__))))
+
+
+def child_env():
+    """The environment of a child process: this package's ``src`` first,
+    then this process's ``sys.path``, so that the child imports what we do."""
+    path = [SRC] + [p for p in sys.path if p and p != SRC]
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(path)
+    return env
+
+
+def wait_until(condition, timeout=5.0, interval=0.01):
+    """Poll *condition* until it is true or *timeout* seconds passed;
+    return its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
 
 
 def closed_port():

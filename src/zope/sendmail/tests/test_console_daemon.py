@@ -13,22 +13,12 @@ import unittest
 
 import transaction
 
-import zope.sendmail
 from zope.sendmail.testserver import SMTPServerLayer
+from zope.sendmail.tests.support import SRC
+from zope.sendmail.tests.support import wait_until
 
 
-SRC = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(zope.sendmail.__file__))))
 _MESSAGE_ID = re.compile(rb'^message-id:\s*<([^>]+)>', re.I | re.M)
-
-
-def wait_until(condition, timeout, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 class DaemonTests(unittest.TestCase):

@@ -31,7 +31,8 @@ from zope.sendmail.mailer import SMTPMailer
 from zope.sendmail.queue import QueueProcessorThread
 from zope.sendmail.testserver.postfix import PostfixLayer
 from zope.sendmail.testserver.postfix import postfix_unavailable
-from zope.sendmail.tests.test_processes import child_env
+from zope.sendmail.tests.support import child_env
+from zope.sendmail.tests.support import wait_until
 
 
 UNAVAILABLE = postfix_unavailable()
@@ -46,15 +47,6 @@ def make_message(n):
     message['Subject'] = SUBJECT.format(n)
     message.set_content(f'message {n}\n')
     return message
-
-
-def wait_until(condition, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 _console = []
@@ -164,7 +156,8 @@ class QueueProcessorTests(PostfixTestBase):
             ['ok1@example.org', 'ok2@example.net', 'ok3@example.com'])
         self.assertTrue(wait_until(
             lambda: self.queue_files('new', '.rejected-') and
-            self.queue_files('cur', '.retry-')), os.listdir(self.queue))
+            self.queue_files('cur', '.retry-'), timeout=10),
+            os.listdir(self.queue))
         self.assertTrue(thread.stop(10))
         self.assertRefusedAndDeferred()
 
@@ -235,6 +228,6 @@ class DirectDeliveryTests(PostfixTestBase):
             # The commands of each SMTP session that sent mail.
             return re.findall(r'disconnect from .* (mail=\d+)', log())
         # postlogd writes the log asynchronously: wait for the goodbye.
-        self.assertTrue(wait_until(sessions), log())
+        self.assertTrue(wait_until(sessions, timeout=10), log())
         self.assertEqual(sessions(), ['mail=2'], log())
         self.assertIn('TLS connection established from', log())

@@ -22,12 +22,10 @@ import unittest
 
 import transaction
 
-import zope.sendmail
 from zope.sendmail.testserver import SMTPServerLayer
+from zope.sendmail.tests.support import child_env
+from zope.sendmail.tests.support import wait_until
 
-
-SRC = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(zope.sendmail.__file__))))
 
 _MESSAGE_ID = re.compile(rb'^message-id:\s*<([^>]+)>', re.I | re.M)
 
@@ -41,27 +39,6 @@ LOCK_HOLDER = textwrap.dedent('''\
     print('locked', flush=True)
     time.sleep(120)
 ''')
-
-
-def child_env():
-    """The environment of a child: this package's ``src`` first, then
-    this process's ``sys.path``, so that the child imports what we do."""
-    path = [SRC]
-    for entry in sys.path:
-        if entry and entry not in path:
-            path.append(entry)
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(path)
-    return env
-
-
-def wait_until(condition, timeout, interval=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 def message_id(data):

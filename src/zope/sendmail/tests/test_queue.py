@@ -9,15 +9,7 @@ import transaction
 from zope.testing.loggingsupport import InstalledHandler
 
 from zope.sendmail.testserver import SMTPServerLayer
-
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+from zope.sendmail.tests.support import wait_until
 
 
 class QueueProcessorThreadTests(unittest.TestCase):
