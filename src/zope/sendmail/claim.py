@@ -6,24 +6,24 @@ not a zope.sendmail 7.3 ``zope-sendmail`` working on the same queue.  A
 claim is two things beside the message, both dot-files that no reader takes
 for a message::
 
-    .claim-X     a lock file, flock()ed by the claiming processor and holding
-                 its name; the kernel drops the lock when that process dies
+    .claim-X     an empty lock file, flock()ed by the claiming processor;
+                 the kernel drops the lock when that process dies
     .sending-X   a hard link to X: the claim 7.3 processors make and respect
 
-    open .claim-X (create) --> flock, non-blocking --> busy: skip X
+    create .claim-X, or open it if it exists (left by a dead processor
+             |   of ours, or held by a live one)
+             v
+    flock, non-blocking --> busy: skip X
              |
              v
-    still the file at that path? --no--> lost a race: skip X
-             |
-             v
-    was it left non-empty?  (a processor of ours died holding it)
+    if it existed: still the file at that path? --no--> lost a race: skip X
              |
              v
     link X -> .sending-X --ok--> CLAIMED: send, then complete/defer/reject
              |      \\
           exists     X is gone --> sent by someone else: release
              |
-    left by a dead one of ours? --yes--> remove it, link again
+    .claim-X existed (a dead one of ours)? --yes--> remove it, link again
              |no: a 7.3 processor's
     older than 7.3's own limit (3 h)? --yes--> remove it, link again
              |no
@@ -36,7 +36,6 @@ pass; only a 7.3 claim waits the 3 hours 7.3 itself waits.
 import fcntl
 import logging
 import os
-import socket
 import threading
 import time
 
@@ -49,12 +48,6 @@ REJECTED = '.rejected-'
 REASON = '.reason-'
 RETRY = '.retry-'
 MAX_73_SEND_TIME = 3 * 60 * 60
-
-
-def owner_name():
-    """Who is claiming, for the lock file: process, host and thread."""
-    return (f'pid {os.getpid()} on {socket.gethostname()}'
-            f' thread {threading.current_thread().name}')
 
 
 def _unlink(path):
@@ -71,8 +64,17 @@ def claim(path):
     directory, name = os.path.split(path)
     lock_path = os.path.join(directory, CLAIM + name)
     sending = os.path.join(directory, SENDING + name)
+    flags = os.O_RDWR | os.O_CLOEXEC
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(lock_path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+        left_over = False
+    except FileExistsError:
+        # Locked by a live processor of ours, or left by a dead one.
+        try:
+            fd = os.open(lock_path, flags)
+        except FileNotFoundError:
+            return None  # released meanwhile: next pass
+        left_over = True
     except FileNotFoundError:
         return None  # the directory went away under us
     try:
@@ -80,19 +82,19 @@ def claim(path):
     except BlockingIOError:
         os.close(fd)
         return None  # a live processor of ours is sending it
-    try:
-        here = os.stat(lock_path)
-        mine = os.fstat(fd)
-        if (here.st_dev, here.st_ino) != (mine.st_dev, mine.st_ino):
-            raise FileNotFoundError(lock_path)
-    except FileNotFoundError:
-        # The holder released (and removed) it between our open and our
-        # lock: what we locked is no longer the claim.  Next pass.
-        os.close(fd)
-        return None
-    previous = os.pread(fd, 512, 0).decode('utf-8', 'replace')
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, owner_name().encode('utf-8'), 0)
+    if left_over:
+        try:
+            here = os.stat(lock_path)
+            mine = os.fstat(fd)
+            if (here.st_dev, here.st_ino) != (mine.st_dev, mine.st_ino):
+                raise FileNotFoundError(lock_path)
+        except FileNotFoundError:
+            # The holder released (and removed) it between our open and
+            # our lock: what we locked is no longer the claim.  Next pass.
+            os.close(fd)
+            return None
+    # The lock file stays empty: one with data costs a block to free at
+    # every release, which is slow on some file systems.
     result = Claim(path, fd, lock_path, sending)
     for attempt in range(3):
         try:
@@ -102,10 +104,10 @@ def claim(path):
             break  # X is gone: sent or removed by someone else
         except FileExistsError:
             pass
-        if previous:
-            log.warning('taking over the claim on %s left by %s, which'
-                        ' died while sending it', path, previous)
-            previous = ''
+        if left_over:
+            log.warning('taking over the claim on %s of a processor that'
+                        ' died while sending it', path)
+            left_over = False
             _unlink(sending)
             continue
         try:
@@ -154,7 +156,8 @@ class Claim:
     def complete(self):
         """The message was delivered: remove it (and its bookkeeping)."""
         _unlink(self.path)
-        _unlink(self.sidecar(RETRY))
+        if os.path.basename(self.directory) == 'cur':
+            _unlink(self.sidecar(RETRY))  # only deferred messages have one
         self.release()
 
     def move_aside(self, reason):

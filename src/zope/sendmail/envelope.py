@@ -18,6 +18,8 @@ _FORBIDDEN = re.compile('[\r\n\x00]')
 _MESSAGE_ID = re.compile(rb'^message-id:[ \t]*<([^>\r\n]*)>', re.I | re.M)
 _LINE_ENDINGS = re.compile(rb'\r\n|\r|\n')
 _PLAIN_ADDRESS = re.compile(r'[^\s,;:<>()\[\]"\\@]+@[^\s,;:<>()\[\]"\\@]+')
+_PLAIN_LIST = re.compile(
+    _PLAIN_ADDRESS.pattern + '(?:, ' + _PLAIN_ADDRESS.pattern + ')*')
 
 
 class EnvelopeError(ValueError):
@@ -114,8 +116,11 @@ def parse_envelope(data):
         to_line = second[len(TO_PREFIX):].decode('utf-8')
     except UnicodeDecodeError as e:
         raise EnvelopeError(f'envelope is not UTF-8: {e}') from None
-    toaddrs = tuple(formataddr(pair) for pair in getaddresses([to_line])
-                    if pair[1])
+    if _PLAIN_LIST.fullmatch(to_line):
+        toaddrs = tuple(to_line.split(', '))  # no parsing needed
+    else:
+        toaddrs = tuple(formataddr(pair) for pair in getaddresses([to_line])
+                        if pair[1])
     if not toaddrs:
         raise EnvelopeError(f'X-Zope-To names no recipient: {to_line!r}')
     return fromaddr, toaddrs, message

@@ -87,6 +87,8 @@ class EventDispatcher:
         self._thread = None
 
     def dispatch(self, event):
+        if not zope.event.subscribers:
+            return  # nobody listens: no thread, no transaction
         with self._condition:
             self._events.append(event)
             self._pending += 1
