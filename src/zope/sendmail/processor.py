@@ -1,25 +1,19 @@
 """One pass over a mail queue: claim, send, and dispose of each message.
 
-`QueueProcessor.process` lists what is due (everything in ``new/``, and what
-in ``cur/`` has reached its retry time), and sends it over up to
+`QueueProcessor.process` takes the oldest messages due (all of ``new/``,
+and what in ``cur/`` has reached its retry time) and sends them over up to
 ``connections`` SMTP connections at once, each carrying up to
-``max_messages`` messages.  Each message is claimed first (`claim`), so
-processors in any number of threads and processes can share a queue.  What
-becomes of a message:
-
-- accepted: removed; `MailSentEvent`;
-- refused for good (5xx), or unreadable: set aside as ``.rejected-X`` with
-  the reason in ``.reason-X``; `MailErrorEvent`;
-- failed temporarily (4xx, dropped, timed out): moved to ``cur/`` and
-  retried with exponential backoff (`retry`); `MailErrorEvent` if it has
-  been in the queue longer than the policy's lifetime, set aside as expired;
-- refused for some recipients: the others got it; those refused for good
-  are reported (`MailErrorEvent`), those refused for now are retried alone.
-
-A relay that cannot be reached or refuses the mailer's settings (login,
-TLS) blames no message: the pass stops and says so in its result.
+``max_messages``.  Each message is claimed first (`claim`), so processors
+in any number of threads and processes can share a queue.  A message is
+then removed (accepted: `MailSentEvent`); set aside as ``.rejected-X`` with
+``.reason-X`` (refused for good, unreadable, or expired: `MailErrorEvent`);
+moved to ``cur/`` for a retry with backoff (failed for now); or, when some
+recipients refused it, retried for those refused for now only.  A relay
+that cannot be reached or refuses the mailer's settings blames no message:
+the pass stops and says so in its result.
 """
 import collections
+import heapq
 import logging
 import os
 import threading
@@ -48,13 +42,15 @@ log = logging.getLogger(__name__)
 
 class PassResult:
     """What one pass did: counts of outcomes, the earliest time a deferred
-    message falls due (``next_due``), and ``error``: the exception that
+    message falls due (``next_due``), whether more messages were due than
+    the pass took (``more``), and ``error``: the exception that
     stopped the pass (relay unreachable, bad settings), or None."""
 
     def __init__(self):
         self.counts = collections.Counter()
         self.next_due = None
         self.error = None
+        self.more = False
 
     def __repr__(self):
         counts = ', '.join(f'{k} {v}' for k, v in sorted(self.counts.items()))
@@ -86,36 +82,57 @@ class QueueProcessor:
     def __repr__(self):
         return f'<QueueProcessor {self.maildir.path!r} via {self.mailer!r}>'
 
-    def due(self, result):
-        """The paths of the messages due now, oldest first."""
+    def due(self, result, limit=None):
+        """The paths of the (at most *limit*) oldest messages due now; only
+        *limit* are held, and ``result.more`` says if more were due."""
         now = self.clock()
-        paths = []
-        for sub in ('new', 'cur'):
-            directory = os.path.join(self.maildir.path, sub)
-            try:
-                entries = sorted(os.scandir(directory), key=lambda e: e.name)
-            except FileNotFoundError:
-                continue  # removed by an operator; nothing to send there
-            for entry in entries:
-                if entry.name.startswith('.'):
-                    continue
-                if sub == 'cur':
-                    try:
-                        due_at = entry.stat().st_mtime
-                    except FileNotFoundError:
-                        continue  # sent by another processor meanwhile
-                    if due_at > now:
-                        if result.next_due is None or due_at < result.next_due:
-                            result.next_due = due_at
-                        continue
-                paths.append(entry.path)
-        return paths
+        count = 0
+
+        def candidates():
+            nonlocal count
+            for sub in ('new', 'cur'):
+                directory = os.path.join(self.maildir.path, sub)
+                try:
+                    entries = os.scandir(directory)
+                except FileNotFoundError:
+                    continue  # removed by an operator; nothing to send
+                with entries:
+                    for entry in entries:
+                        if entry.name.startswith('.'):
+                            continue
+                        if sub == 'cur' and not self._is_due(entry, now,
+                                                             result):
+                            continue
+                        count += 1
+                        # Names start with the time they were queued.
+                        yield entry.name, entry.path
+
+        if limit is None:
+            chosen = sorted(candidates())
+        else:
+            chosen = heapq.nsmallest(limit, candidates())
+        result.more = count > len(chosen)
+        return [path for name, path in chosen]
+
+    @staticmethod
+    def _is_due(entry, now, result):
+        try:
+            due_at = entry.stat().st_mtime
+        except FileNotFoundError:
+            return False  # sent by another processor meanwhile
+        if due_at <= now:
+            return True
+        if result.next_due is None or due_at < result.next_due:
+            result.next_due = due_at
+        return False
 
     def process(self):
         """Run one pass; return a `PassResult`.  Never raises for a
         message's sake; stops early when `stopping` is set."""
         result = PassResult()
-        todo = collections.deque(self.due(result))
+        # What the connections carry; the rest waits for the next pass.
+        todo = collections.deque(
+            self.due(result, self.connections * self.max_messages))
         workers = min(self.connections, len(todo))
         if workers <= 1:
             self._work(todo, result)

@@ -147,7 +147,7 @@ class QueueProcessorThread(threading.Thread):
                 self._pause(self.retry.delay(failures), wakeable=False)
             else:
                 failures = 0
-                delay = self.interval
+                delay = 0.0 if result.more else self.interval
                 if result.next_due is not None:
                     delay = min(delay, max(0.0, result.next_due - time.time()))
                 self._pause(delay, wakeable=True)

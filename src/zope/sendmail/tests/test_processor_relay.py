@@ -34,9 +34,21 @@ class RelayProblemTests(ProcessorTestBase):
 
     def test_many_messages_per_connection_and_a_limit(self):
         self._queue(*[['bob@example.com']] * 10)
-        result = self._makeOne(connections=1, max_messages=3).process()
-        self.assertEqual(result.counts['sent'], 10)
+        processor = self._makeOne(connections=1, max_messages=3)
+        sent = [processor.process().counts['sent'] for n in range(4)]
+        self.assertEqual(sent, [3, 3, 3, 1])
         self.assertEqual(self.layer.server.connections, 4)
+
+    def test_a_pass_takes_what_its_connections_carry(self):
+        self._queue(*[['bob@example.com']] * 7)
+        processor = self._makeOne(connections=2, max_messages=2)
+        result = processor.process()
+        self.assertEqual(result.counts['sent'], 4)
+        self.assertTrue(result.more)
+        result = processor.process()
+        self.assertEqual(result.counts['sent'], 3)
+        self.assertFalse(result.more)
+        self.assertEqual(len(self.layer.server.messages), 7)
 
     def test_parallel_connections(self):
         self._queue(*[['bob@example.com']] * 40)
