@@ -52,7 +52,9 @@ from zope.sendmail.delivery import DirectMailDelivery
 from zope.sendmail.delivery import QueuedMailDelivery
 from zope.sendmail.mailer import SMTPMailer
 
-from smtp_sink import SinkProcess
+# bin/py runs a script without putting its directory on sys.path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from smtp_sink import SinkProcess  # noqa: E402
 
 
 FROM = 'sender@example.com'

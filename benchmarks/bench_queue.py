@@ -49,15 +49,17 @@ import transaction
 from zope.sendmail.delivery import QueuedMailDelivery
 from zope.sendmail.delivery import prepare_message
 
-import _queue_helpers as h
-from bench_delivery import FROM
-from bench_delivery import MESSAGE
-from bench_delivery import RAW_FILE
-from bench_delivery import RAW_MESSAGE
-from bench_delivery import TO
-from bench_delivery import cpu_seconds
-from bench_delivery import fs_type
-from bench_delivery import settle
+# bin/py runs a script without putting its directory on sys.path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _queue_helpers as h  # noqa: E402
+from bench_delivery import FROM  # noqa: E402
+from bench_delivery import MESSAGE  # noqa: E402
+from bench_delivery import RAW_FILE  # noqa: E402
+from bench_delivery import RAW_MESSAGE  # noqa: E402
+from bench_delivery import TO  # noqa: E402
+from bench_delivery import cpu_seconds  # noqa: E402
+from bench_delivery import fs_type  # noqa: E402
+from bench_delivery import settle  # noqa: E402
 
 
 PROBLEMS = []      # delivery checks that failed
