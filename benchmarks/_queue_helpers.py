@@ -29,16 +29,10 @@ import threading
 import time
 
 from smtp_sink import SinkProcess
+from smtp_sink import child_env
 
 
 MESSAGE_ID = re.compile(rb'^message-id:[ \t]*<([^>\r\n]*)>', re.I | re.M)
-
-
-def child_env():
-    """The environment for a child: our sys.path, so that it imports what we
-    import (bin/py sets its paths itself, sys.executable does not)."""
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path
-                                                       if p))
 
 
 def sink_main(delay):

@@ -51,13 +51,20 @@ def main():
         print(f'RECEIVED {handler.received}', flush=True)
 
 
+def child_env():
+    """The environment for a child: our sys.path, so that it imports what
+    we do (bin/py sets its path in the script, not in the environment)."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in sys.path if p))
+
+
 class SinkProcess:
     """This script run in a child process; every wait is bounded."""
 
     def __init__(self, timeout=20):
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__)], text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=child_env())
         self.lines = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         line = self._next(timeout)
