@@ -1,121 +1,28 @@
-"""Helpers of bench_queue.py: an accounting SMTP sink, queue filling, the
-raw smtplib senders (the ceilings) and the drain, in or out of process.
+"""Helpers of bench_queue.py: queue filling, the raw smtplib senders (the
+ceilings) and the drain, in or out of process.  The SMTP sink, with its
+delay and its per-Message-Id report, is smtp_sink.py's.
 
-Run as a script it is one of two child processes:
-
-``sink DELAY``
-    smtp_sink.py's sink (aiosmtpd's SMTP on a plain asyncio server, port 0,
-    ``PORT n`` on stdout), but it also notes, per Message-Id, how many times
-    the message arrived and when first (``time.time()``), and with a DELAY
-    (seconds) it answers every SMTP command, the greeting included, only
-    after that delay, the way the test server's ``delay`` does.  A line
-    ``REPORT`` on stdin makes it print those notes as one JSON line and
-    forget them; EOF or SIGTERM stops it.
-``drain PATH PORT N [tracemalloc]``
-    drains the N messages queued at PATH into the sink at PORT with a fresh
-    `QueueProcessorThread` (defaults: 8 connections, 100 messages each),
-    one `process_once` after the other, and prints one JSON line: seconds,
-    messages sent, the peak RSS before and after (see `peak_rss_kb`), the
-    warnings logged, and with ``tracemalloc`` the Python heap's peak.
+Run as a script (``drain PATH PORT N [tracemalloc]``) it drains the N
+messages queued at PATH into the sink at PORT with a fresh
+`QueueProcessorThread` (defaults: 8 connections, 100 messages each), one
+`process_once` after the other, and prints one JSON line: seconds, messages
+sent, the peak RSS before and after (see `peak_rss_kb`), the warnings
+logged, and with ``tracemalloc`` the Python heap's peak.
 """
 import json
 import os
-import re
 import smtplib
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from smtp_sink import SinkProcess
 from smtp_sink import child_env
 
 
-MESSAGE_ID = re.compile(rb'^message-id:[ \t]*<([^>\r\n]*)>', re.I | re.M)
-
-
-def sink_main(delay):
-    import asyncio
-    import signal
-
-    from aiosmtpd.smtp import SMTP
-
-    seen, noid = {}, [0]
-
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):
-            now = time.time()
-            match = MESSAGE_ID.search(envelope.content[:4096])
-            if match is None:
-                noid[0] += 1
-            else:
-                entry = seen.setdefault(match.group(1).decode(), [0, now])
-                entry[0] += 1
-            return '250 OK'
-
-    class SlowSMTP(SMTP):
-        async def push(self, status):
-            # Once per reply, not per line of a multi-line one ('250-...').
-            if status[3:4] not in ('-', b'-'):
-                await asyncio.sleep(delay)
-            await super().push(status)
-
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    factory, handler = SlowSMTP if delay > 0 else SMTP, Handler()
-    server = loop.run_until_complete(loop.create_server(
-        lambda: factory(handler, hostname='sink.localhost'), '127.0.0.1', 0))
-    loop.add_signal_handler(signal.SIGTERM, loop.stop)
-
-    def report():
-        print(json.dumps({'ids': seen, 'noid': noid[0]}), flush=True)
-        seen.clear()
-        noid[0] = 0
-
-    def read_commands():
-        for line in sys.stdin:
-            if line.strip() == 'REPORT':
-                loop.call_soon_threadsafe(report)
-        loop.call_soon_threadsafe(loop.stop)
-
-    threading.Thread(target=read_commands, daemon=True).start()
-    print(f'PORT {server.sockets[0].getsockname()[1]}', flush=True)
-    try:
-        loop.run_forever()
-    finally:
-        server.close()
-        print('RECEIVED 0', flush=True)
-
-
-class QueueSink(SinkProcess):
-    """The sink above in a child process (smtp_sink.SinkProcess's reading
-    and stopping, another command line)."""
-
-    def __init__(self, delay=0.0, timeout=20):
-        import queue
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), 'sink', str(delay)],
-            text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=child_env())
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        line = self._next(timeout)
-        if not line.startswith('PORT '):
-            self.stop()
-            raise RuntimeError(f'the SMTP sink did not start: {line!r}')
-        self.port = int(line.split()[1])
-
-    def report(self, timeout=30):
-        """{message id: [times received, time.time() of the first]} since
-        the last report, and the number of messages without an id."""
-        self.proc.stdin.write('REPORT\n')
-        self.proc.stdin.flush()
-        line = self._next(timeout)
-        if not line.startswith('{'):
-            raise RuntimeError(f'the SMTP sink did not report: {line!r}')
-        data = json.loads(line)
-        return data['ids'], data['noid']
+# The sink of bench_delivery, with its delay and per-Message-Id report.
+QueueSink = SinkProcess
 
 
 def tally(report, ids):
@@ -272,7 +179,5 @@ def drain_main(path, port, expected, trace):
 
 
 if __name__ == '__main__':
-    if sys.argv[1] == 'sink':
-        sink_main(float(sys.argv[2]))
-    elif sys.argv[1] == 'drain':
+    if sys.argv[1] == 'drain':
         drain_main(*sys.argv[2:5], 'tracemalloc' in sys.argv[5:])

@@ -2,7 +2,7 @@
 machine allows.
 
 Each figure is printed beside a reference measured in the same run, against
-the same SMTP sink (a separate process, see _queue_helpers.py), so that the
+the same SMTP sink (a separate process, see smtp_sink.py), so that the
 ratio means something on any machine:
 
 1. Drain of 2000 queued messages by `QueueProcessorThread.process_once`
