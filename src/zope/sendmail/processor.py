@@ -19,6 +19,7 @@ import os
 import threading
 import time
 
+from zope.sendmail.claim import REJECTED
 from zope.sendmail.claim import RETRY
 from zope.sendmail.claim import claim as claim_message
 from zope.sendmail.classify import refused_text
@@ -62,9 +63,8 @@ class QueueProcessor:
     """Sends the messages of *maildir* (an `IMaildir`) through *mailer*.
 
     *retry* is a `RetryPolicy`; *notify* receives the events (by default
-    the `events` dispatcher, which notifies them outside this thread's
-    transaction); *clock* tells the time.
-    """
+    the `events` dispatcher, outside this thread's transaction); *clock*
+    tells the time."""
 
     def __init__(self, mailer, maildir, connections=8, max_messages=100,
                  retry=None, notify=dispatch, clock=time.time):
@@ -267,7 +267,7 @@ class QueueProcessor:
         return self._defer(claim, message_id, what, reason, rewrite)
 
     def _reject(self, claim, message_id, reason, what):
-        log.error('%s set aside as %s: %s', what, '.rejected-' + claim.name,
+        log.error('%s set aside as %s: %s', what, REJECTED + claim.name,
                   reason)
         claim.move_aside(reason)
         self.notify(MailErrorEvent(message_id, reason))
