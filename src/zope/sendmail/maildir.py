@@ -11,6 +11,7 @@ import errno
 import itertools
 import logging
 import os
+import re
 import secrets
 import socket
 import threading
@@ -41,13 +42,45 @@ def _safe_hostname():
 
 def unique_name():
     """A file name no other writer can choose: time, pid, a per-process
-    counter, random bits and the host name."""
+    counter, random bits and the host name.  The microseconds are
+    zero-padded, so that names sort in the order they were made."""
     now = time.time()
     with _counter_lock:
         count = next(_counter)
-    return '%d.M%dP%dQ%dR%s.%s' % (
+    return '%d.M%06dP%dQ%dR%s.%s' % (
         now, (now % 1) * 1e6, os.getpid(), count, secrets.token_hex(4),
         _safe_hostname())
+
+
+# Every Maildir name starts with the seconds it was made at; this
+# package's names then say the microseconds (``.M123P``, unpadded before
+# 8.0), 7.3's do not (``SECONDS.PID.HOST.RANDOM``).
+_NAME_TIME = re.compile(r'(\d+)(?:[.]M(\d{1,6})P)?')
+
+
+def queued_order(name, mtime):
+    """The sort key of the queue file *name* that puts files in the order
+    they were queued: the time in the name; for a name saying only the
+    second (7.3's), the file's mtime when it lies within that second.
+    *mtime* is called, without arguments, only for such names."""
+    match = _NAME_TIME.match(name)
+    if match is None:
+        return (mtime(), name)  # not a Maildir name: its mtime is all
+    seconds, micros = match.groups()
+    queued = int(seconds)
+    if micros is not None:
+        return (queued + int(micros) / 1e6, name)
+    written = mtime()
+    if queued <= written < queued + 1:
+        return (written, name)
+    return (float(queued), name)
+
+
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return 0.0  # gone meanwhile; where it sorts no longer matters
 
 
 def fsync_path(path, flags=os.O_RDONLY):
@@ -90,9 +123,11 @@ class Maildir:
                 # Removed under our feet (an operator cleaning up):
                 # nothing to list, and the next call sees it again.
                 continue
-            for name in sorted(names):
-                if not name.startswith('.'):
-                    yield os.path.join(directory, name)
+            names = [name for name in names if not name.startswith('.')]
+            paths = {name: os.path.join(directory, name) for name in names}
+            for name in sorted(names, key=lambda name: queued_order(
+                    name, lambda: _mtime(paths[name]))):
+                yield paths[name]
 
     def newMessage(self):
         """Start a new message in ``tmp/``; see `IMaildirMessageWriter`."""

@@ -34,11 +34,19 @@ from zope.sendmail.events import dispatch
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
 from zope.sendmail.interfaces import PermanentDeliveryError
+from zope.sendmail.maildir import queued_order
 from zope.sendmail.retry import RetryPolicy
 from zope.sendmail.retry import RetryState
 
 
 log = logging.getLogger(__name__)
+
+
+def _mtime(entry):
+    try:
+        return entry.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0  # sent by another processor meanwhile: order is moot
 
 
 class PassResult:
@@ -104,15 +112,15 @@ class QueueProcessor:
                                                              result):
                             continue
                         count += 1
-                        # Names start with the time they were queued.
-                        yield entry.name, entry.path
+                        yield queued_order(entry.name,
+                                           lambda: _mtime(entry)), entry.path
 
         if limit is None:
             chosen = sorted(candidates())
         else:
             chosen = heapq.nsmallest(limit, candidates())
         result.more = count > len(chosen)
-        return [path for name, path in chosen]
+        return [path for key, path in chosen]
 
     @staticmethod
     def _is_due(entry, now, result):

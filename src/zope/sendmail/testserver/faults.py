@@ -27,7 +27,19 @@ time; the server reads them per command.  ``reset()`` restores all of them:
     answer every AUTH with 535, even with the right password.
 ``refuse_ehlo``
     answer EHLO with 502, as a server that only speaks HELO does.
+``max_connections``
+    None, or how many sessions may be open at once: a connection beyond
+    them is greeted ``432 4.3.2 Concurrent connections limit exceeded`` and
+    closed, as Exchange Online does.  A session stops counting once it
+    said QUIT.  ``turned_away`` counts such connections.
+``max_rate``
+    None, or how many messages a second the server takes: a MAIL FROM
+    beyond that many in the last second gets ``454 4.7.0 Throttling
+    failure: Maximum sending rate exceeded``, as Amazon SES answers.
+    ``throttled`` counts those replies.
 """
+import collections
+import time
 
 DROP_POINTS = ('connect', 'ehlo', 'mail', 'rcpt', 'data', 'dot', 'quit',
                'rset')
@@ -71,6 +83,10 @@ class _Faults:
         self.drop_at, self.drop_once = None, False
         self.delay, self.stall, self.reject_auth = 0, False, False
         self.refuse_ehlo = False
+        self.max_connections = self.max_rate = None
+        self.turned_away = self.throttled = 0
+        self._admitted = set()
+        self._mail_times = collections.deque()
 
     # Called from the server thread.
 
@@ -79,3 +95,32 @@ class _Faults:
             if self.drop_once:
                 self._drop_at = None
             smtp.drop()
+
+    def _admit(self, smtp):
+        """Whether *smtp*, a new connection, may have a session: False
+        past ``max_connections``."""
+        limit = self.max_connections
+        if limit is not None and len(self._admitted) >= limit:
+            self.turned_away += 1
+            return False
+        self._admitted.add(smtp)
+        return True
+
+    def _release(self, smtp):
+        """*smtp* said QUIT or is gone: its session no longer counts."""
+        self._admitted.discard(smtp)
+
+    def _rate_reply(self):
+        """The reply to a MAIL FROM past ``max_rate``, or None."""
+        if self.max_rate is None:
+            return None
+        now = time.monotonic()
+        times = self._mail_times
+        while times and times[0] <= now - 1.0:
+            times.popleft()
+        if len(times) >= self.max_rate:
+            self.throttled += 1
+            return ('454 4.7.0 Throttling failure: Maximum sending rate'
+                    ' exceeded')
+        times.append(now)
+        return None

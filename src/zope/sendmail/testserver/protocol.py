@@ -69,6 +69,7 @@ class _SMTP(SMTP):
         # can come twice; open_connections must stay exact.
         if self._made and not self._lost:
             self._lost = True
+            self.testserver._release(self)
             self.testserver._closed(self)
         super().connection_lost(error)
 
@@ -84,6 +85,12 @@ class _SMTP(SMTP):
                 self.transport.close()
             raise
         self.testserver._maybe_drop(self, 'connect')
+        if not self.testserver._admit(self):
+            # The connection limit: refused in the greeting, then closed.
+            await self.push('432 4.3.2 Concurrent connections limit'
+                            ' exceeded')
+            self.transport.close()
+            return
         await super()._handle_client()
 
     def eof_received(self):
@@ -152,6 +159,9 @@ class _Handler:
         self.srv._maybe_drop(smtp, 'mail')
         if self.srv._mail_reply:
             return self.srv._mail_reply
+        throttled = self.srv._rate_reply()
+        if throttled:
+            return throttled
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return '250 OK'
@@ -189,6 +199,7 @@ class _Handler:
 
     async def handle_QUIT(self, smtp, session, envelope):
         self.srv._maybe_drop(smtp, 'quit')
+        self.srv._release(smtp)
         return '221 Bye'
 
 
