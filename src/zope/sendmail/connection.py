@@ -17,6 +17,7 @@ from zope.sendmail.classify import classify_reply
 from zope.sendmail.classify import refused_error
 from zope.sendmail.classify import reply_text
 from zope.sendmail.envelope import crlf
+from zope.sendmail.interfaces import GreetingRefusedError
 from zope.sendmail.interfaces import IMailerConnection
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
@@ -102,7 +103,9 @@ class SMTPConnection:
         if not 200 <= code < 300:
             code, reply = smtp.helo()
             if not 200 <= code < 300:
-                raise smtplib.SMTPHeloError(code, reply)
+                raise GreetingRefusedError(
+                    f'{self.relay} refused EHLO and HELO: {code}'
+                    f' {reply_text(reply)}', code=code, reply=reply)
         if not mailer.implicit_tls and not mailer.no_tls:
             if smtp.has_extn('starttls'):
                 code, reply = smtp.starttls(context=mailer.tls_context())

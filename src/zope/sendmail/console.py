@@ -48,10 +48,12 @@ class ConsoleApp:
     exit status.  Without *verbose*, no progress line is shown even on a
     terminal.
 
-    The settings are read here, as 7.3 did: its attributes (``daemon``,
-    ``interval``, ``hostname``, ``port``, ``username``, ``force_tls``,
-    ``no_tls``, ``queue_path``, ``mailer``) are set when they are valid;
-    otherwise `main` reports the problem.
+    The settings are read here, as 7.3 did, and set its attributes
+    (``daemon``, ``interval``, ``hostname``, ``port``, ``username``,
+    ``force_tls``, ``no_tls``, ``queue_path``, ``mailer``).  As argparse
+    does (and 7.3's did), a bad command line prints one line and raises
+    ``SystemExit(2)``, and ``--help`` prints the help and raises
+    ``SystemExit(0)``.
     """
 
     INI_SECTION = INI_SECTION
@@ -65,13 +67,13 @@ class ConsoleApp:
         argv = list(sys.argv if argv is None else argv)
         self.script_name = argv[0] if argv else PROG
         self.verbose = verbose
-        self.settings = self.mailer = self._problem = self._exit = None
+        self.settings = self.mailer = None
         try:
             self._configure(argv[1:])
         except HelpShown as e:
-            self._exit = e.status
+            raise SystemExit(e.status) from None
         except UsageError as e:
-            self._problem = str(e)
+            raise SystemExit(self._usage(str(e))) from None
 
     def _configure(self, args):
         settings = self.settings = read_settings(args, queueops.parse_age)
@@ -90,10 +92,6 @@ class ConsoleApp:
 
     def main(self):
         """Run the program; return its exit status (see ``--help``)."""
-        if self._exit is not None:
-            return self._exit
-        if self._problem is not None:
-            return self._usage(self._problem)
         settings = self.settings
         progress = None
         if self.verbose and settings.mode == 'once' and isatty(sys.stderr):
@@ -228,8 +226,11 @@ def _signals(handler):
 
 
 def run(argv=None):
-    """Entry point of the ``zope-sendmail`` console script."""
-    sys.exit(ConsoleApp(argv).main())
+    """Entry point of the ``zope-sendmail`` console script: returns after
+    success, as 7.3's did, and exits with the status otherwise."""
+    status = ConsoleApp(argv).main()
+    if status != EX_OK:
+        sys.exit(status)
 
 
 if __name__ == '__main__':

@@ -7,10 +7,9 @@ relays it while the transaction commits.  Both relay through an `IMailer`;
 `ISMTPMailer` owns the SMTP conversation.  `IMailSentEvent` and
 `IMailErrorEvent` tell what became of each message id.
 
-Failures are classified by exception class, never by parsing reply texts:
+Failures are classified by exception class, never by reply texts:
 `PermanentDeliveryError` (do not retry), `TemporaryDeliveryError` (retry
-later) and `MailerConfigurationError` (the settings are wrong; no message
-is to blame).
+later), `MailerConfigurationError` (the settings are wrong; no message is).
 """
 from zope.i18nmessageid import MessageFactory
 from zope.interface import Attribute
@@ -92,10 +91,9 @@ class IMailQueueProcessor(Interface):
 
 
 class IMailer(Interface):
-    """Relays one message at a time to a mail server.
-
-    Implementations know nothing of queues or transactions.
-    """
+    """Relays one message at a time to a mail server; knows nothing of
+    queues or transactions.  As in 7.3, ``vote`` and ``abort`` may be None
+    (skipped) and ``vote`` may be missing (a DeprecationWarning)."""
 
     def vote(fromaddr, toaddrs, message):
         """Prepare to send *message*; raise if it cannot be sent.
@@ -200,22 +198,19 @@ class IMaildirFactory(Interface):
     def __call__(dirname, create=False):
         """Return an `IMaildir` for the directory *dirname*.
 
-        With *create*, the directory and its ``tmp``, ``new`` and ``cur``
-        subdirectories are made when missing.  Without it, a directory that
-        is not a Maildir raises ``ValueError``.
+        A path that is not a Maildir raises ``ValueError`` naming it.  With
+        *create*, a missing or empty directory becomes one; a regular file
+        or a directory holding other files is still refused.
         """
 
 
 class IMaildir(Interface):
     """A Maildir folder: ``tmp/`` for messages being written, ``new/`` and
-    ``cur/`` for delivered ones.
-
-    File names starting with a dot are never messages.
+    ``cur/`` for delivered ones.  Names starting with a dot are not messages.
     """
 
     def __iter__():
-        """Iterate over the paths of the messages in ``new/`` and ``cur/``.
-        """
+        """Iterate over the paths of the messages in ``new/`` and ``cur/``."""
 
     def newMessage():
         """Return an `IMaildirMessageWriter` for a new message, visible to
@@ -223,11 +218,8 @@ class IMaildir(Interface):
 
 
 class IMaildirMessageWriter(Interface):
-    """A message being written into a Maildir's ``tmp/``.
-
-    The file is created exclusively with mode 0600 under a name unique
-    across processes and hosts.
-    """
+    """A message being written into a Maildir's ``tmp/``, created
+    exclusively with mode 0600 under a name unique across hosts."""
 
     def write(data):
         """Write *data* (bytes; text is encoded as UTF-8)."""
@@ -250,9 +242,10 @@ class IMaildirMessageWriter(Interface):
 class IMailEvent(Interface):
     """Something happened to a message sent through an `IMailDelivery`.
 
-    Mail events are notified outside the commit of the transaction that
-    sent the message, each in a transaction of its own that a subscriber
-    may commit.  A subscriber that raises never affects the sender.
+    Mail events are notified only after the transaction that sent the
+    message has committed (never for one that did not), each in a
+    transaction of its own that a subscriber may commit.  A subscriber that
+    raises never affects the sender.
     """
 
     messageId = TextLine(
@@ -294,7 +287,13 @@ class TemporaryDeliveryError(MailDeliveryError):
     a timeout, an unreachable relay."""
 
 
-class MailerConfigurationError(MailDeliveryError):
+class MailerConfigurationError(MailDeliveryError, RuntimeError):
     """The mailer's settings are wrong, not the message: authentication
     refused, TLS required but not offered, a certificate that does not
-    verify.  Rejecting messages for this would be wrong."""
+    verify.  Rejecting messages for this would be wrong.  A RuntimeError
+    too, as 7.3 raised for force_tls without STARTTLS and AUTH not offered.
+    """
+
+
+class GreetingRefusedError(TemporaryDeliveryError, RuntimeError):
+    """The relay refused EHLO and HELO (a RuntimeError in 7.3 too)."""

@@ -29,6 +29,8 @@ from zope.sendmail.interfaces import IMaildirMessageWriter
 log = logging.getLogger(__name__)
 
 SUBDIRS = ('tmp', 'new', 'cur')
+# What a freshly made file system holds: a directory still "empty".
+_EMPTY = {'lost+found'}
 
 _counter = itertools.count()
 _counter_lock = threading.Lock()
@@ -101,15 +103,29 @@ class Maildir:
         self.path = path
         missing = [d for d in SUBDIRS
                    if not os.path.isdir(os.path.join(path, d))]
-        if missing and create:
-            for d in SUBDIRS:
-                os.makedirs(os.path.join(path, d), mode=0o700,
-                            exist_ok=True)
-        elif missing:
+        if not missing:
+            return
+        if create and not os.path.lexists(path):
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        elif create and os.path.isdir(path):
+            # Only an empty directory (a fresh volume, say) or one we
+            # began making becomes a queue, never one holding other files.
+            others = sorted(set(os.listdir(path)) - set(SUBDIRS) - _EMPTY)
+            if others:
+                raise ValueError(
+                    f'{path!r} is not a Maildir and not empty (it holds'
+                    f' {", ".join(others[:3])}{", ..." * (len(others) > 3)}):'
+                    f' refusing to make it a mail queue')
+        elif create:
+            raise ValueError(f'{path!r} is not a directory: cannot make a'
+                             f' Maildir there')
+        else:
             raise ValueError(
                 f'{path!r} is not a Maildir: it lacks the'
                 f' {"/, ".join(missing)}/ subdirector'
                 f'{"y" if len(missing) == 1 else "ies"}')
+        for d in missing:
+            os.makedirs(os.path.join(path, d), mode=0o700, exist_ok=True)
 
     def __repr__(self):
         return f'<Maildir {self.path!r}>'

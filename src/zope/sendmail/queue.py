@@ -55,7 +55,9 @@ class QueueProcessorThread(threading.Thread):
     def __init__(self, interval=3.0, mailer=None, queuePath=None,
                  maildir=None, retry=None, connections=8, max_messages=100,
                  housekeeping=3600.0):
-        super().__init__(name='zope.sendmail queue processor', daemon=True)
+        # 7.3's name, which sites' thread dumps and monitoring know.
+        super().__init__(name='zope.sendmail.queue.QueueProcessorThread',
+                         daemon=True)
         if interval <= 0:
             raise ValueError(f'interval must be positive, not {interval!r}')
         self.interval = interval
@@ -132,7 +134,12 @@ class QueueProcessorThread(threading.Thread):
             _threads.add(self)
         super().start()
 
-    def run(self):
+    def run(self, forever=True):
+        """The thread's loop; ``run(forever=False)`` makes one pass in the
+        caller's thread instead, as 7.3's did."""
+        if not forever:
+            self.process_once()
+            return
         failures = 0
         while not self._stopping.is_set():
             try:

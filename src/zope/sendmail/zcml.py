@@ -207,7 +207,7 @@ def prepare_queue(path):
     """
     try:
         Maildir(path, create=True)
-    except OSError as e:
+    except (OSError, ValueError) as e:
         raise ConfigurationError(
             f'cannot use {path!r} as a mail queue: {e}')
     for sub in ('tmp', 'new', 'cur'):

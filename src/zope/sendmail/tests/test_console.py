@@ -81,9 +81,15 @@ class ConsoleTestBase(unittest.TestCase):
     def _run(self, *args, **kw):
         """Run the program; return (status, stdout + stderr, app)."""
         out = io.StringIO()
+        app = None
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            app = self._app(*args, **kw)
-            status = app.main()
+            try:
+                app = self._app(*args, **kw)
+            except SystemExit as e:
+                # A bad command line or --help: refused by the constructor.
+                status = e.code
+            else:
+                status = app.main()
         return status, out.getvalue(), app
 
     def _ini(self, text, name='zs.ini'):

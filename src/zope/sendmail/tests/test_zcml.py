@@ -226,7 +226,7 @@ class QueuedDeliveryDirectiveTests(ZCMLTestBase):
         self.assertEqual(list(first), [self.queue])
         self.assertEqual(self._start(), first)
         processors = [t for t in threading.enumerate()
-                      if t.name == 'zope.sendmail queue processor']
+                      if t.name == 'zope.sendmail.queue.QueueProcessorThread']
         self.assertEqual(processors, list(first.values()))
 
     def test_cleanup_stops_and_forgets(self):

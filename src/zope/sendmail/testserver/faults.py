@@ -37,6 +37,8 @@ time; the server reads them per command.  ``reset()`` restores all of them:
     beyond that many in the last second gets ``454 4.7.0 Throttling
     failure: Maximum sending rate exceeded``, as Amazon SES answers.
     ``throttled`` counts those replies.
+``refuse_helo``
+    answer HELO with 554 (with ``refuse_ehlo``: a server refusing to talk).
 """
 import collections
 import time
@@ -82,11 +84,11 @@ class _Faults:
         self._mail_reply = self._data_reply = None
         self.drop_at, self.drop_once = None, False
         self.delay, self.stall, self.reject_auth = 0, False, False
-        self.refuse_ehlo = False
         self.max_connections = self.max_rate = None
         self.turned_away = self.throttled = 0
         self._admitted = set()
         self._mail_times = collections.deque()
+        self.refuse_ehlo = self.refuse_helo = False
 
     # Called from the server thread.
 

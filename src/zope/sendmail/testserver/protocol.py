@@ -142,6 +142,8 @@ class _Handler:
 
     async def handle_HELO(self, smtp, session, envelope, hostname):
         self.srv._maybe_drop(smtp, 'ehlo')
+        if self.srv.refuse_helo:
+            return '554 5.7.1 go away'
         session.host_name = hostname
         return f'250 {smtp.hostname}'
 
