@@ -18,6 +18,7 @@ from email.parser import BytesHeaderParser
 import transaction
 from zope.interface import implementer
 
+from zope.sendmail import startup
 from zope.sendmail.classify import refused_text
 from zope.sendmail.classify import reply_text
 from zope.sendmail.datamanager import MailDataManager  # noqa: F401 (API)
@@ -284,6 +285,7 @@ class QueuedBatch:
             # A processor thread of this process sends them now rather
             # than at its next poll.
             wake(self.maildir.path)
+            startup.committed(self.maildir.path)
 
     def discard(self, items):
         for message_id, writer in items:

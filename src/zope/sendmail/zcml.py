@@ -267,3 +267,8 @@ def queuedDelivery(_context, queuePath, mailer, permission=None, name='Mail',
             discriminator=None, callable=startup.register_queue,
             args=(queuePath, mailer), kw=thread_options,
             order=DELIVERY_ORDER)
+        # The subscribers that start it, whatever the site includes (7.3's
+        # directive started its thread itself); registered only once.
+        _context.action(
+            discriminator=None, callable=startup.register_subscribers,
+            args=(_context.info,), order=DELIVERY_ORDER)
