@@ -29,15 +29,20 @@ for a message::
              |no
         release: 7.3 is sending X
 
-Releasing removes ``.sending-X`` and then ``.claim-X``, and closes the lock.
-A claim of a processor killed mid-send is therefore taken over on the next
-pass; only a 7.3 claim waits the 3 hours 7.3 itself waits.
+Releasing removes ``.sending-X`` and then ``.claim-X`` (each only if it is
+still the claim's own file), and closes the lock.  A claim of a processor
+killed mid-send is therefore taken over on the next pass; only a 7.3 claim
+waits the 3 hours 7.3 itself waits.  On a network file system a lock proves
+nothing about its holder (NFS ``nolock``, a lease lost in a network cut), so
+a left-over claim is taken over only when older than *stale_after*.
 """
 import fcntl
 import logging
 import os
-import threading
 import time
+
+from zope.sendmail.maildir import write_atomically
+from zope.sendmail.maildir import write_private
 
 
 log = logging.getLogger(__name__)
@@ -58,12 +63,35 @@ def _unlink(path):
         pass
 
 
-def claim(path):
+def claim(path, stale_after=None):
     """Claim the message at *path*; return a `Claim`, or None when another
-    processor holds it or it is gone."""
+    processor holds it, it is gone, or the file system refused (an OSError
+    of any kind is logged here, never raised: a caller must not die of one
+    message's trouble).
+
+    *stale_after* (seconds) is for network file systems, where a lock that
+    can be taken is no proof that its holder is dead: a claim left behind
+    is then taken over only when its lock file is that old.
+    """
     directory, name = os.path.split(path)
     lock_path = os.path.join(directory, CLAIM + name)
     sending = os.path.join(directory, SENDING + name)
+    opened = []
+    try:
+        return _claim(path, lock_path, sending, stale_after, opened)
+    except OSError as e:
+        # ESTALE (the file replaced on an NFS server), EPERM (a directory
+        # where a message should be), EACCES...: not claimable now.
+        log.warning('cannot claim %s: %s', path, e)
+        for result in opened:
+            if isinstance(result, Claim):
+                result.release()
+            else:
+                os.close(result)
+        return None
+
+
+def _claim(path, lock_path, sending, stale_after, opened):
     flags = os.O_RDWR | os.O_CLOEXEC
     try:
         fd = os.open(lock_path, flags | os.O_CREAT | os.O_EXCL, 0o600)
@@ -77,28 +105,36 @@ def claim(path):
         left_over = True
     except FileNotFoundError:
         return None  # the directory went away under us
+    opened.append(fd)
+    mine = os.fstat(fd)
+    if left_over and stale_after is not None and \
+            time.time() - mine.st_mtime < stale_after:
+        os.close(opened.pop())
+        return None  # on a network file system, young means alive
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        os.close(fd)
+        os.close(opened.pop())
         return None  # a live processor of ours is sending it
     if left_over:
         try:
             here = os.stat(lock_path)
-            mine = os.fstat(fd)
-            if (here.st_dev, here.st_ino) != (mine.st_dev, mine.st_ino):
-                raise FileNotFoundError(lock_path)
         except FileNotFoundError:
+            here = None
+        if here is None or (here.st_dev, here.st_ino) != (mine.st_dev,
+                                                          mine.st_ino):
             # The holder released (and removed) it between our open and
             # our lock: what we locked is no longer the claim.  Next pass.
-            os.close(fd)
+            os.close(opened.pop())
             return None
     # The lock file stays empty: one with data costs a block to free at
     # every release, which is slow on some file systems.
-    result = Claim(path, fd, lock_path, sending)
+    result = Claim(path, fd, lock_path, sending, (mine.st_dev, mine.st_ino))
+    opened[-1] = result
     for attempt in range(3):
         try:
             os.link(path, sending)
+            result._linked = _identity(os.lstat(sending))
             return result
         except FileNotFoundError:
             break  # X is gone: sent or removed by someone else
@@ -118,21 +154,25 @@ def claim(path):
             break  # a zope.sendmail 7.3 processor is sending it
         log.warning('removing a stale 7.3 claim on %s (%d s old)', path, age)
         _unlink(sending)
-    result._linked = False
     result.release()
     return None
+
+
+def _identity(stat):
+    return stat.st_dev, stat.st_ino
 
 
 class Claim:
     """The right to send (and then dispose of) the message at ``path``."""
 
-    def __init__(self, path, fd, lock_path, sending_path):
+    def __init__(self, path, fd, lock_path, sending_path, lock_identity):
         self.path = path
         self.directory, self.name = os.path.split(path)
         self._fd = fd
         self._lock_path = lock_path
+        self._lock_identity = lock_identity
         self._sending = sending_path
-        self._linked = True
+        self._linked = None  # (device, inode) of .sending-X once linked
 
     def __repr__(self):
         state = 'released' if self._fd is None else 'held'
@@ -152,6 +192,21 @@ class Claim:
 
     def stat(self):
         return os.stat(self.path)
+
+    def due(self, now):
+        """Whether the message is due at *now*: always in ``new/``; in
+        ``cur/``, by the mtime of the file opened afresh, since a listing's
+        cached one (NFS) may predate a retry time another processor set."""
+        if os.path.basename(self.directory) != 'cur':
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False  # sent by another processor meanwhile
+        try:
+            return os.fstat(fd).st_mtime <= now
+        finally:
+            os.close(fd)
 
     def complete(self):
         """The message was delivered: remove it (and its bookkeeping)."""
@@ -180,9 +235,7 @@ class Claim:
         write_atomically(os.path.join(cur, RETRY + self.name), retry_data)
         source = self.path
         if message is not None:
-            source = os.path.join(self.directory, '.tmp-' + self.name)
-            with open(source, 'wb') as f:
-                f.write(message)
+            source = write_private(os.path.dirname(self.directory), message)
         # The due time is set before the file appears in cur/, so that no
         # other processor finds it due in between.
         os.utime(source, (time.time(), next_attempt))
@@ -194,71 +247,34 @@ class Claim:
         self.release()
 
     def release(self):
-        """Give up the claim, leaving the message where it is."""
+        """Give up the claim, leaving the message where it is; return None.
+        Only what
+        is still this claim's own is removed: a holder that lost its claim
+        (on NFS, after a network cut longer than the lease) must not remove
+        the files of the next holder."""
         if self._fd is None:
             return
-        if self._linked:
-            _unlink(self._sending)
-        # The lock file goes before the lock: whoever opens the old file
-        # afterwards finds it is not the one at the path any more.
-        _unlink(self._lock_path)
-        os.close(self._fd)
-        self._fd = None
-
-
-def write_atomically(path, data, sync=False):
-    """Write *data* to *path* through a temporary file and a rename, so a
-    reader never sees half of it."""
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f'.tmp-{os.getpid()}-'
-                                  f'{threading.get_ident()}-{name}')
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
-                 0o600)
-    try:
-        os.write(fd, data)
-        if sync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.rename(tmp, path)
-    except OSError:
-        _unlink(tmp)
-        raise
-
-
-def remove_orphans(directory, min_age=300, now=None):
-    """Remove claim and retry files whose message is gone, once they are
-    *min_age* seconds old (younger ones may belong to a message being
-    moved); skip the lock files still locked.  Return their number."""
-    now = time.time() if now is None else now
-    removed = 0
-    try:
-        entries = list(os.scandir(directory))
-    except FileNotFoundError:
-        return 0
-    names = {e.name for e in entries}
-    for entry in entries:
-        for prefix in (CLAIM, SENDING, RETRY, '.tmp-'):
-            if entry.name.startswith(prefix):
-                break
-        else:
-            continue
-        if prefix != '.tmp-' and entry.name[len(prefix):] in names:
-            continue
         try:
-            if now - entry.stat().st_mtime < min_age:
-                continue
-            if prefix == CLAIM:
-                fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    os.unlink(entry.path)
-                finally:
-                    os.close(fd)
+            if _owns(self._lock_path, self._lock_identity):
+                if self._linked and _owns(self._sending, self._linked):
+                    _unlink(self._sending)
+                # The lock file goes before the lock: whoever opens the old
+                # file afterwards finds it is not the one at the path.
+                _unlink(self._lock_path)
             else:
-                os.unlink(entry.path)
-            removed += 1
-        except (FileNotFoundError, BlockingIOError):
-            continue  # gone already, or a live claim
-    return removed
+                log.warning('the claim on %s was taken over meanwhile; its'
+                            ' files are left to the new holder', self.path)
+        except OSError as e:
+            # The next pass or the housekeeping cleans up what is left.
+            log.warning('cannot release the claim on %s: %s', self.path, e)
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _owns(path, identity):
+    """Whether the file at *path* is still the one of *identity*."""
+    try:
+        return _identity(os.lstat(path)) == identity
+    except FileNotFoundError:
+        return False

@@ -165,7 +165,13 @@ class QueueProcessor:
                     path = todo.popleft()
                 except IndexError:
                     return
-                claim = claim_message(path)
+                try:
+                    claim = claim_message(path)
+                    if claim is not None and not claim.due(self.clock()):
+                        claim = claim.release()
+                except Exception:  # a bug: the thread must live on
+                    log.exception('unexpected error claiming %s', path)
+                    claim = None
                 if claim is None:
                     result.counts['busy'] += 1
                     continue

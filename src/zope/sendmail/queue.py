@@ -18,7 +18,7 @@ import weakref
 
 from zope.interface import implementer
 
-from zope.sendmail.claim import remove_orphans
+from zope.sendmail.orphans import remove_orphans
 from zope.sendmail.interfaces import IMailQueueProcessor
 from zope.sendmail.maildir import Maildir
 from zope.sendmail.processor import QueueProcessor
