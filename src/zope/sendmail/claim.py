@@ -41,8 +41,8 @@ import logging
 import os
 import time
 
-from zope.sendmail.maildir import write_atomically
-from zope.sendmail.maildir import write_private
+from zope.sendmail.privatefiles import write_atomically
+from zope.sendmail.privatefiles import write_private
 
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,7 @@ durability the file's data is synced before the move, and the ``new/``
 directory after it; the second sync is the caller's to batch (see
 `Maildir.sync_new`), because one directory sync covers any number of renames.
 Everything made here is private whatever the umask: files 0600, created
-exclusively (`write_private`, `write_atomically`), directories 0700
-(`make_private_dirs`).
+exclusively, and directories 0700 (`make_private_dirs`).
 """
 import errno
 import itertools
@@ -111,13 +110,6 @@ def make_private_dirs(path):
     except FileExistsError:
         return  # made by another process meanwhile: its mode is its own
     os.chmod(path, 0o700)  # a umask may have taken the owner's bits too
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass  # the goal is reached
 
 
 @provider(IMaildirFactory)
@@ -279,46 +271,6 @@ class MaildirMessageWriter:
             # there, and stale tmp/ files are cleaned up later.
             log.warning('could not remove aborted message %s: %s',
                         self.path, os.strerror(e.errno or errno.EIO))
-
-
-def write_private(queue, data):
-    """Write *data* to a new file of the queue's ``tmp/``, created
-    exclusively with mode 0600 (the Maildir writer); return its path."""
-    writer = Maildir(queue).newMessage()
-    try:
-        writer.write(data)
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.path
-
-
-def write_atomically(path, data, sync=False):
-    """Write *data* to *path* through a temporary file and a rename, so a
-    reader never sees half of it."""
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f'.tmp-{os.getpid()}-'
-                                  f'{threading.get_ident()}-{name}')
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    try:
-        fd = os.open(tmp, flags, 0o600)
-    except FileExistsError:
-        # Left by a crash of this pid and thread id: its mode and owner
-        # are not to be trusted, a new file is.
-        _unlink(tmp)
-        fd = os.open(tmp, flags, 0o600)
-    try:
-        os.write(fd, data)
-        if sync:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.rename(tmp, path)
-    except OSError:
-        _unlink(tmp)
-        raise
 
 
 def sync_all(writers, parallel=8, threshold=32):

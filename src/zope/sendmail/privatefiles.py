@@ -1,0 +1,60 @@
+"""The files a queue processor writes beside the messages, all private.
+
+`write_atomically` writes its bookkeeping (``.retry-X``, ``.reason-X``)
+through a temporary file and a rename; `write_private` writes a message
+rewritten for the recipients left to retry into the queue's ``tmp/``, with
+the Maildir writer.  Both create their files exclusively with mode 0600,
+so that neither a umask nor a file left by a crash makes them readable by
+other users.
+"""
+import os
+import threading
+
+from zope.sendmail.maildir import Maildir
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass  # the goal is reached
+
+
+def write_private(queue, data):
+    """Write *data* to a new file of the queue's ``tmp/``, created
+    exclusively with mode 0600 (the Maildir writer); return its path."""
+    writer = Maildir(queue).newMessage()
+    try:
+        writer.write(data)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.path
+
+
+def write_atomically(path, data, sync=False):
+    """Write *data* to *path* through a temporary file and a rename, so a
+    reader never sees half of it."""
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f'.tmp-{os.getpid()}-'
+                                  f'{threading.get_ident()}-{name}')
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o600)
+    except FileExistsError:
+        # Left by a crash of this pid and thread id: its mode and owner
+        # are not to be trusted, a new file is.
+        _unlink(tmp)
+        fd = os.open(tmp, flags, 0o600)
+    try:
+        os.write(fd, data)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        _unlink(tmp)
+        raise
