@@ -39,11 +39,23 @@ long_description = '\n\n'.join(
     text for text in (read('README.txt'), read('CHANGES.txt')) if text
 )
 
-TESTS_REQUIRE = [
-    'zope.testrunner',
+# What zope.sendmail.testing and zope.sendmail.testserver import, for the
+# tests of applications that send mail: pip install zope.sendmail[testing].
+TESTING_REQUIRE = [
     'zope.testing',
     'aiosmtpd',
     'cryptography',
+]
+
+TESTS_REQUIRE = TESTING_REQUIRE + [
+    'zope.testrunner',
+]
+
+# The API reference documents the test helpers too: they must import.
+DOCS_REQUIRE = TESTING_REQUIRE + [
+    'Sphinx',
+    'repoze.sphinx.autointerface',
+    'furo',
 ]
 
 setup(
@@ -58,14 +70,22 @@ setup(
     author='Zope Foundation and Contributors',
     author_email='zope-dev@zope.dev',
     url='https://github.com/zopefoundation/zope.sendmail',
-    license='ZPL 2.1',
+    project_urls={
+        'Source': 'https://github.com/zopefoundation/zope.sendmail',
+        'Documentation': 'https://zopesendmail.readthedocs.io/',
+        'Issues': 'https://github.com/zopefoundation/zope.sendmail/issues',
+        'Changelog': ('https://raw.githubusercontent.com/zopefoundation/'
+                      'zope.sendmail/master/CHANGES.txt'),
+    },
+    # An SPDX expression (PEP 639): no license classifier goes with it.
+    license_expression='ZPL-2.1',
+    license_files=['LICENSE.txt', 'COPYRIGHT.txt'],
     keywords='zope mail smtp transaction queue maildir',
     classifiers=[
-        'Development Status :: 5 - Production/Stable',
+        'Development Status :: 4 - Beta',
         'Environment :: Web Environment',
         'Framework :: Zope :: 3',
         'Intended Audience :: Developers',
-        'License :: OSI Approved :: Zope Public License',
         'Natural Language :: English',
         'Operating System :: OS Independent',
         'Programming Language :: Python',
@@ -83,7 +103,7 @@ setup(
     packages=find_namespace_packages('src', include=['zope.*']),
     include_package_data=True,
     package_data={
-        '': ['*.txt', '*.zcml', '*.pem'],
+        '': ['*.txt', '*.zcml'],
     },
     zip_safe=False,
     python_requires='>=3.10',
@@ -99,7 +119,9 @@ setup(
         'zope.event',
     ],
     extras_require={
+        'testing': TESTING_REQUIRE,
         'test': TESTS_REQUIRE,
+        'docs': DOCS_REQUIRE,
     },
     entry_points={
         'console_scripts': [

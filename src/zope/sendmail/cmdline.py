@@ -19,6 +19,7 @@ from zope.sendmail.inifile import UsageError
 from zope.sendmail.inifile import read_ini
 from zope.sendmail.options import OPTIONS
 from zope.sendmail.options import PATH_OPTIONS
+from zope.sendmail.version import version
 
 
 PROG = 'zope-sendmail'
@@ -113,11 +114,19 @@ def _group_of(option):
     return 'auth' if option.name in ('username', 'password') else 'relay'
 
 
+# --no-X help where the field's description (of the setting on) reads wrong.
+_OFF_HELP = {'tls_verify': "Do not check the relay's certificate and host"
+             " name (checked by default).  This exposes the password and the"
+             " mail to anyone who can intercept the connection: use it only"
+             " for a relay on the same host."}
+
+
 def _help(option):
     field = option.field
     text = field.description
     if option.is_bool and field.default:
-        text += ' On by default; this option turns it off.'
+        text = _OFF_HELP.get(option.name) or (
+            text + ' On by default; this option turns it off.')
     elif field.default is not None and not option.is_bool:
         text += f' Default: {field.default:g}.' if isinstance(
             field.default, float) else f' Default: {field.default}.'
@@ -148,6 +157,8 @@ def build_parser(parse_age):
     parser.add_argument(
         'maildir', nargs='?', metavar='MAILDIR',
         help='The queue directory.  Default: queue_path of the INI file.')
+    parser.add_argument('--version', action='version',
+                        version=f'%(prog)s {version()}')
     modes = parser.add_argument_group(
         'what to do instead of sending what is due once').\
         add_mutually_exclusive_group()

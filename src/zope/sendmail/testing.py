@@ -14,14 +14,21 @@ import threading
 
 import zope.component
 import zope.configuration.xmlconfig
-import zope.testing.cleanup
 from zope.interface import implementer
 
+from zope.sendmail import testingextra
 from zope.sendmail.envelope import crlf
 from zope.sendmail.envelope import message_id_of
 from zope.sendmail.interfaces import IMailDelivery
 from zope.sendmail.interfaces import IMailer
 from zope.sendmail.interfaces import IMailerConnection
+
+
+try:
+    import zope.testing.cleanup
+except ImportError as e:
+    testingextra.missing(__name__, e)
+    raise
 
 
 class SentMessage:

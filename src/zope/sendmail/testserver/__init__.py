@@ -11,12 +11,20 @@ on demand (:data:`DROP_POINTS` and the rest: :mod:`.faults`); plus
 and :class:`TLSSMTPServerLayer`, which run one server per layer and reset
 it around every test.
 """
-from zope.sendmail.testserver.faults import DROP_POINTS
-from zope.sendmail.testserver.layer import make_layer
-from zope.sendmail.testserver.protocol import Message
-# Not public; here so tests can patch it where it always was.
-from zope.sendmail.testserver.protocol import _Controller  # noqa: F401
-from zope.sendmail.testserver.server import SMTPTestServer
+from zope.sendmail import testingextra
+
+
+try:
+    from zope.sendmail.testserver.faults import DROP_POINTS
+    from zope.sendmail.testserver.layer import make_layer
+    from zope.sendmail.testserver.protocol import Message
+    # Not public; here so tests can patch it where it always was.
+    from zope.sendmail.testserver.protocol import _Controller  # noqa: F401
+    from zope.sendmail.testserver.server import SMTPTestServer
+except ImportError as e:
+    # aiosmtpd and cryptography come with the 'testing' extra.
+    testingextra.missing(__name__, e)
+    raise
 
 
 __all__ = [
