@@ -9,6 +9,7 @@ failure leaves as a classified `MailDeliveryError` (see `classify`).
 """
 import logging
 import smtplib
+import warnings
 
 from zope.interface import implementer
 
@@ -219,12 +220,29 @@ class SMTPConnection:
 @implementer(IMailerConnection)
 class SingleMessageConnection:
     """A connection for a mailer with only the `IMailer` methods: each
-    message goes through ``mailer.send``."""
+    message goes through ``mailer.send``.  The one place that drives such
+    mailers, for direct delivery and the queue processor alike: as 7.3
+    did, a ``vote`` or ``abort`` that is None is skipped, and a missing
+    ``vote`` is skipped with a DeprecationWarning."""
 
     def __init__(self, mailer):
         self.mailer = mailer
+        self._voted = False
+
+    def vote(self, fromaddr, toaddrs, message):
+        """Let the mailer prepare to send (direct delivery's vote)."""
+        try:
+            vote = self.mailer.vote
+        except AttributeError:
+            warnings.warn(f'the mailer {self.mailer!r} has no vote method;'
+                          f' sending without a vote', DeprecationWarning)
+            return
+        if vote is not None:
+            vote(fromaddr, toaddrs, message)
+            self._voted = True
 
     def send(self, fromaddr, toaddrs, message):
+        self._voted = False  # the send uses what the vote prepared
         try:
             return self.mailer.send(fromaddr, toaddrs, message)
         except smtplib.SMTPRecipientsRefused as e:
@@ -239,4 +257,8 @@ class SingleMessageConnection:
             raise error from e
 
     def close(self):
-        pass
+        """Give up what a vote prepared and no send used."""
+        abort = getattr(self.mailer, 'abort', None)
+        if self._voted and abort is not None:
+            self._voted = False
+            abort()

@@ -14,9 +14,14 @@ of ``transaction``'s two-phase commit where it is safe::
 
 The state is explicit; a call out of order (a hand-driven protocol gone
 wrong) raises `DataManagerStateError` naming the state and the call.
+
+7.3's signature, ``MailDataManager(callable, args=(), vote=None,
+onAbort=None)``, builds one whose batch is `CallBatch`: ``vote(*args)`` at
+the vote, ``callable(*args)`` after the commit, ``onAbort()`` on abort.
 """
 import logging
 
+import transaction
 from transaction.interfaces import IDataManagerSavepoint
 from transaction.interfaces import ISavepointDataManager
 from zope.interface import implementer
@@ -38,17 +43,28 @@ class DataManagerStateError(RuntimeError):
 
 @implementer(ISavepointDataManager)
 class MailDataManager:
-    """Joins *transaction_manager*'s current transaction for *batch*.
+    """Joins *transaction_manager*'s current transaction (by default
+    ``transaction.manager``'s) for *batch*, which provides
+    ``vote(items)``, ``finish(items)`` and ``discard(items)``.
 
-    *batch* provides ``vote(items)``, ``finish(items)`` and
-    ``discard(items)``.
+    Built with 7.3's positional arguments instead, it has 7.3's attributes
+    ``callable``, ``args``, ``vote`` and ``onAbort`` (see `CallBatch`).
     """
 
-    def __init__(self, batch, transaction_manager):
-        self.batch = batch
-        self.transaction_manager = transaction_manager
+    def __init__(self, callable=None, args=(), vote=None, onAbort=None, *,
+                 batch=None, transaction_manager=None):
+        if (callable is None) == (batch is None):
+            raise TypeError('MailDataManager needs a callable (7.3) or a'
+                            ' batch=, not both')
+        self.callable, self.args = callable, tuple(args)
+        self.vote, self.onAbort = vote, onAbort
+        self.transaction_manager = transaction_manager or transaction.manager
         self.items = []
         self.state = ACTIVE
+        if batch is None:
+            batch = CallBatch(self)
+            self.items.append(self.args)  # the one "message"
+        self.batch = batch
 
     def __repr__(self):
         return (f'<MailDataManager {self.state} with {len(self.items)}'
@@ -133,3 +149,27 @@ class MailSavepoint:
 
     def rollback(self):
         self.data_manager._rollback(self.size)
+
+
+class CallBatch:
+    """The batch of a `MailDataManager` built with 7.3's arguments; reads
+    them from the data manager when called, as 7.3's code set them."""
+
+    def __init__(self, data_manager):
+        self.data_manager = data_manager
+
+    def __repr__(self):
+        return f'<CallBatch {self.data_manager.callable!r}>'
+
+    def vote(self, items):
+        vote = self.data_manager.vote
+        if vote is not None:  # 7.3: None means nothing to check
+            vote(*self.data_manager.args)
+
+    def finish(self, items):
+        self.data_manager.callable(*self.data_manager.args)
+
+    def discard(self, items):
+        on_abort = self.data_manager.onAbort
+        if on_abort is not None:
+            on_abort()

@@ -6,14 +6,7 @@ transaction through a `MailDataManager`.  A batch gathers everything one
 delivery sends in one transaction, so that the costly steps (a directory
 sync, an SMTP connection) happen once per transaction, not once per message.
 """
-import email.message
 import logging
-import os
-import re
-import secrets
-import socket
-import time
-from email.parser import BytesHeaderParser
 
 import transaction
 from zope.interface import implementer
@@ -21,10 +14,10 @@ from zope.interface import implementer
 from zope.sendmail import startup
 from zope.sendmail.classify import refused_text
 from zope.sendmail.classify import reply_text
-from zope.sendmail.datamanager import MailDataManager  # noqa: F401 (API)
+from zope.sendmail.connection import SingleMessageConnection
+from zope.sendmail.datamanager import MailDataManager
 from zope.sendmail.envelope import check_address
 from zope.sendmail.envelope import check_recipients
-from zope.sendmail.envelope import crlf
 from zope.sendmail.envelope import format_envelope
 from zope.sendmail.events import MailErrorEvent
 from zope.sendmail.events import MailSentEvent
@@ -34,67 +27,56 @@ from zope.sendmail.interfaces import IQueuedMailDelivery
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.maildir import Maildir
 from zope.sendmail.maildir import sync_all
+from zope.sendmail.message import make_message_id
+from zope.sendmail.message import prepare_message
 from zope.sendmail.queue import QueueProcessorThread  # noqa: F401 (7.3 API)
 from zope.sendmail.queue import wake
 
 
 log = logging.getLogger(__name__)
 
-_MESSAGE_ID = re.compile(r'<[^<>\s]+>')
-_hostname = socket.gethostname()
-
-
-def make_message_id():
-    """A new, globally unique message id, without angle brackets."""
-    return '%s.%d.%s@%s' % (time.strftime('%Y%m%d%H%M%S'), os.getpid(),
-                            secrets.token_hex(8), _hostname)
-
-
-def prepare_message(message):
-    """Return ``(message_id, message_bytes)`` for *message*.
-
-    The bytes have CRLF line endings and a ``Message-Id`` header, added when
-    the message has none.
-    """
-    if isinstance(message, email.message.Message):
-        message = message.as_bytes()
-    elif isinstance(message, str):
-        message = message.encode('utf-8')
-    elif isinstance(message, (bytes, bytearray, memoryview)):
-        message = bytes(message)
-    else:
-        raise TypeError(
-            f'message must be bytes, str or email.message.Message, not'
-            f' {type(message).__name__}')
-    message = crlf(message)
-    end = message.find(b'\r\n\r\n')
-    head = message if end < 0 else message[:end + 2]
-    if b'message-id' in head.lower():
-        value = BytesHeaderParser().parsebytes(head).get('Message-Id')
-        if value is not None:
-            value = str(value).strip()
-            if not _MESSAGE_ID.fullmatch(value):
-                raise ValueError(f'malformed Message-Id header: {value!r}'
-                                 f' (expected <left@right>)')
-            return value[1:-1], message
-    message_id = make_message_id()
-    return message_id, b'Message-Id: <%s>\r\n%s' % (
-        message_id.encode('ascii'), message)
-
 
 class AbstractMailDelivery:
     """What both deliveries share: checking input, the message id, and
-    finding this transaction's batch."""
+    finding this transaction's batch.
+
+    7.3's ``newMessageId()`` and ``createDataManager()`` are kept: a
+    subclass overriding ``newMessageId`` chooses the ids, and one
+    overriding ``createDataManager`` (7.3's way to write a delivery)
+    joins the data manager it returns for each message.
+    """
+
+    transaction_manager = None  # for 7.3 subclasses not calling __init__
 
     def __init__(self, transaction_manager=None):
         self.transaction_manager = transaction_manager
 
+    def newMessageId(self):
+        """A new, globally unique message id, without angle brackets."""
+        return make_message_id()
+
+    def createDataManager(self, fromaddr, toaddrs, message):
+        """A `MailDataManager`, joined to no transaction yet, that sends
+        *message* if the transaction it joins commits (7.3's API)."""
+        message_id, message = prepare_message(message, self.newMessageId)
+        data_manager = MailDataManager(
+            batch=self.createBatch(),
+            transaction_manager=self.transaction_manager)
+        item = self.createItem(message_id, fromaddr, toaddrs, message)
+        data_manager.add(item)
+        return data_manager
+
     def send(self, fromaddr, toaddrs, message):
         check_address(fromaddr, 'sender')
         toaddrs = check_recipients(toaddrs)
-        message_id, message = prepare_message(message)
+        message_id, message = prepare_message(message, self.newMessageId)
         manager = self.transaction_manager or transaction.manager
         txn = manager.get()
+        if type(self).createDataManager is not \
+                AbstractMailDelivery.createDataManager:
+            # A 7.3-style subclass: its own data manager for each message.
+            txn.join(self.createDataManager(fromaddr, toaddrs, message))
+            return message_id
         try:
             data_manager = txn.data(self)
         except KeyError:
@@ -102,7 +84,8 @@ class AbstractMailDelivery:
         item = self.createItem(message_id, fromaddr, toaddrs, message)
         try:
             if data_manager is None:
-                data_manager = MailDataManager(self.createBatch(), manager)
+                data_manager = MailDataManager(batch=self.createBatch(),
+                                               transaction_manager=manager)
                 txn.join(data_manager)
                 txn.set_data(self, data_manager)
             data_manager.add(item)
@@ -140,7 +123,6 @@ class DirectBatch:
     def __init__(self, mailer):
         self.mailer = mailer
         self.connection = None
-        self.voted_without_connection = False
 
     def __repr__(self):
         return f'<DirectBatch via {self.mailer!r}>'
@@ -153,9 +135,10 @@ class DirectBatch:
         if hasattr(self.mailer, 'connect'):
             self.connection = self.mailer.connect()
         else:
-            # A mailer with only the IMailer methods: it prepares one send.
-            self.mailer.vote(*items[0][1:])
-            self.voted_without_connection = True
+            # A mailer with only the IMailer methods: it prepares one send,
+            # driven as the queue processor drives it.
+            self.connection = SingleMessageConnection(self.mailer)
+            self.connection.vote(*items[0][1:])
 
     def finish(self, items):
         try:
@@ -197,9 +180,6 @@ class DirectBatch:
 
     def discard(self, items):
         self._close()
-        if self.voted_without_connection:
-            self.voted_without_connection = False
-            self.mailer.abort()
 
 
 @implementer(IQueuedMailDelivery)

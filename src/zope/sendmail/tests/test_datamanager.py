@@ -10,8 +10,9 @@ class MailDataManagerTests(unittest.TestCase):
 
     def _makeOne(self, batch=None):
         import transaction
-        return self._getTargetClass()(batch or DummyBatch(),
-                                      transaction.TransactionManager())
+        return self._getTargetClass()(
+            batch=batch or DummyBatch(),
+            transaction_manager=transaction.TransactionManager())
 
     def test_provides_interfaces(self):
         from transaction.interfaces import IDataManagerSavepoint

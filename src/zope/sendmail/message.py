@@ -1,0 +1,54 @@
+"""The message as a delivery sends it: bytes with CRLF line endings and a
+``Message-Id``, whose value (without angle brackets) ``send()`` returns.
+"""
+import email.message
+import os
+import re
+import secrets
+import socket
+import time
+from email.parser import BytesHeaderParser
+
+from zope.sendmail.envelope import crlf
+
+
+_MESSAGE_ID = re.compile(r'<[^<>\s]+>')
+_hostname = socket.gethostname()
+
+
+def make_message_id():
+    """A new, globally unique message id, without angle brackets."""
+    return '%s.%d.%s@%s' % (time.strftime('%Y%m%d%H%M%S'), os.getpid(),
+                            secrets.token_hex(8), _hostname)
+
+
+def prepare_message(message, new_id=make_message_id):
+    """Return ``(message_id, message_bytes)`` for *message*.
+
+    The bytes have CRLF line endings and a ``Message-Id`` header, added
+    with the id ``new_id()`` returns when the message has none.
+    """
+    if isinstance(message, email.message.Message):
+        message = message.as_bytes()
+    elif isinstance(message, str):
+        message = message.encode('utf-8')
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        message = bytes(message)
+    else:
+        raise TypeError(
+            f'message must be bytes, str or email.message.Message, not'
+            f' {type(message).__name__}')
+    message = crlf(message)
+    end = message.find(b'\r\n\r\n')
+    head = message if end < 0 else message[:end + 2]
+    if b'message-id' in head.lower():
+        value = BytesHeaderParser().parsebytes(head).get('Message-Id')
+        if value is not None:
+            value = str(value).strip()
+            if not _MESSAGE_ID.fullmatch(value):
+                raise ValueError(f'malformed Message-Id header: {value!r}'
+                                 f' (expected <left@right>)')
+            return value[1:-1], message
+    message_id = new_id()
+    return message_id, b'Message-Id: <%s>\r\n%s' % (
+        message_id.encode('ascii'), message)
