@@ -117,6 +117,9 @@ setup(
         'zope.i18nmessageid',
         'zope.processlifetime',
         'zope.event',
+        # IDNA 2008 with the UTS #46 mapping for Unicode domains; 3.7
+        # fixed a denial of service in idna.encode on crafted input.
+        'idna >= 3.7',
     ],
     extras_require={
         'testing': TESTING_REQUIRE,

@@ -13,6 +13,7 @@ import warnings
 
 from zope.interface import implementer
 
+from zope.sendmail.addresses import wire_envelope
 from zope.sendmail.classify import classify_error
 from zope.sendmail.classify import classify_reply
 from zope.sendmail.classify import refused_error
@@ -22,6 +23,7 @@ from zope.sendmail.interfaces import GreetingRefusedError
 from zope.sendmail.interfaces import IMailerConnection
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
+from zope.sendmail.interfaces import PermanentDeliveryError
 
 
 log = logging.getLogger(__name__)
@@ -153,15 +155,40 @@ class SMTPConnection:
                 self.open()
         return self._transaction(fromaddr, toaddrs, message)
 
+    def _mail_options(self, fromaddr, toaddrs, message):
+        """``(sender, recipients, options)`` of the MAIL and RCPT commands
+        for this message (see `zope.sendmail.addresses`); a
+        `PermanentDeliveryError` when this relay cannot take it."""
+        smtp = self._smtp
+        try:
+            sender, recipients, smtputf8 = wire_envelope(fromaddr, toaddrs)
+        except ValueError as e:
+            # Queued before send() checked domains: it can never go.
+            raise PermanentDeliveryError(str(e)) from None
+        options = []
+        if smtp.does_esmtp and smtp.has_extn('size'):
+            options.append(f'size={len(message)}')
+        if not message.isascii() and smtp.has_extn('8bitmime'):
+            options.append('BODY=8BITMIME')
+        if smtputf8 is not None:
+            if not smtp.has_extn('smtputf8'):
+                what, address = smtputf8
+                raise PermanentDeliveryError(
+                    f'the relay {self.relay} does not offer SMTPUTF8, which'
+                    f' the {what} {address!r} needs (its local part is not'
+                    f' ASCII)')
+            options.append('SMTPUTF8')
+        return sender, recipients, options
+
     def _transaction(self, fromaddr, toaddrs, message):
         smtp, first_use = self._smtp, not self._used
+        # Refused before a word is said: the connection stays as it was.
+        sender, recipients, options = self._mail_options(fromaddr, toaddrs,
+                                                         message)
         self._used = True
         try:
-            options = []
-            if smtp.does_esmtp and smtp.has_extn('size'):
-                options.append(f'size={len(message)}')
             try:
-                code, reply = smtp.mail(fromaddr, options)
+                code, reply = smtp.mail(sender, options)
             except (smtplib.SMTPServerDisconnected, OSError):
                 if first_use:
                     raise
@@ -172,8 +199,8 @@ class SMTPConnection:
                 raise self._refusal(classify_reply(
                     code, reply, f'sender {fromaddr} refused'))
             refused = {}
-            for address in toaddrs:
-                code, reply = smtp.rcpt(address)
+            for address, wire in recipients:
+                code, reply = smtp.rcpt(wire)
                 if code not in (250, 251):
                     refused[address] = (code, reply)
             if len(refused) == len(toaddrs):

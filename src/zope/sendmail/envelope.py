@@ -7,8 +7,12 @@ directions live here so that they cannot drift apart.  The message bytes are
 stored as they are to be sent (with CRLF line endings).
 """
 import re
-from email.utils import formataddr
 from email.utils import getaddresses
+
+from zope.sendmail.addresses import join_address
+from zope.sendmail.addresses import split_address
+from zope.sendmail.addresses import stored_address
+from zope.sendmail.addresses import wire_address
 
 
 FROM_PREFIX = b'X-Zope-From: '
@@ -31,7 +35,9 @@ def check_address(address, what='address'):
 
     *what* names the address in the error (``"sender"``, ``"recipient"``).
     CR, LF and NUL are refused because they would let the address inject
-    header lines into the queue file or commands into the SMTP session.
+    header lines into the queue file or commands into the SMTP session; a
+    domain that is not a valid internationalized domain name because it
+    could never go on the wire (`zope.sendmail.addresses`).
     """
     if not isinstance(address, str):
         raise TypeError(
@@ -40,6 +46,7 @@ def check_address(address, what='address'):
     if _FORBIDDEN.search(address):
         raise ValueError(
             f'{what} contains a line break or NUL character: {address!r}')
+    wire_address(address, what)
     return address
 
 
@@ -69,6 +76,15 @@ def check_recipients(toaddrs):
         if len(parsed) != 1:
             raise ValueError(
                 f'recipient is not a single e-mail address: {address!r}')
+    if not all(_PLAIN_ADDRESS.fullmatch(a) for a in toaddrs):
+        # What the processor reads back must be what was written, or the
+        # message could never be sent (nor, at worst, even be read).
+        stored = [stored_address(a) for a in toaddrs]
+        back = read_recipients(', '.join(stored))
+        if [split_address(a)[1] for a in back] != \
+                [split_address(a)[1] for a in stored]:
+            raise ValueError(f'recipients {list(toaddrs)!r} would not read'
+                             f' back from the queue file as given')
     return toaddrs
 
 
@@ -84,11 +100,26 @@ def crlf(message):
 
 
 def format_envelope(fromaddr, toaddrs):
-    """Return the two envelope lines (bytes) that start a queue file."""
+    """Return the two envelope lines (bytes) that start a queue file.
+
+    The addresses are UTF-8, with Unicode domains as their A-labels
+    (`stored_address`), which zope.sendmail 7.3 reads too.
+    """
     return b''.join((
-        FROM_PREFIX, fromaddr.encode('utf-8'), b'\n',
-        TO_PREFIX, ', '.join(toaddrs).encode('utf-8'), b'\n',
+        FROM_PREFIX, stored_address(fromaddr, 'sender').encode('utf-8'),
+        b'\n', TO_PREFIX, ', '.join(
+            stored_address(a, 'recipient') for a in toaddrs).encode('utf-8'),
+        b'\n',
     ))
+
+
+def read_recipients(to_line):
+    """The recipients of the text of an ``X-Zope-To`` line, as a tuple;
+    those with display names in ``Name <address>`` form."""
+    if _PLAIN_LIST.fullmatch(to_line):
+        return tuple(to_line.split(', '))  # no parsing needed
+    return tuple(join_address(*pair) for pair in getaddresses([to_line])
+                 if pair[1])
 
 
 def parse_envelope(data):
@@ -116,11 +147,7 @@ def parse_envelope(data):
         to_line = second[len(TO_PREFIX):].decode('utf-8')
     except UnicodeDecodeError as e:
         raise EnvelopeError(f'envelope is not UTF-8: {e}') from None
-    if _PLAIN_LIST.fullmatch(to_line):
-        toaddrs = tuple(to_line.split(', '))  # no parsing needed
-    else:
-        toaddrs = tuple(formataddr(pair) for pair in getaddresses([to_line])
-                        if pair[1])
+    toaddrs = read_recipients(to_line)
     if not toaddrs:
         raise EnvelopeError(f'X-Zope-To names no recipient: {to_line!r}')
     return fromaddr, toaddrs, message

@@ -186,11 +186,11 @@ class QueueProcessor:
                     # is to blame, and the others would fail the same way.
                     self._stop_pass(result, e)
                     return
-                except Exception:
-                    # Never let one message stop the others or kill the
-                    # thread; the claim is given up, the message stays.
+                except Exception as e:
+                    # Stop no other message, nor come back every pass.
                     log.exception('unexpected error processing %s', path)
-                    outcome = 'failed'
+                    outcome = self._defer(claim, claim.name, claim.path,
+                                          f'unexpected error: {e!r}')
                 finally:
                     claim.release()
                 result.counts[outcome] += 1
@@ -227,7 +227,7 @@ class QueueProcessor:
             return 'vanished'
         try:
             fromaddr, toaddrs, message = parse_envelope(data)
-        except EnvelopeError as e:
+        except (EnvelopeError, ValueError) as e:  # never better next time
             return self._reject(claim, message_id_of(data) or claim.name,
                                 f'unreadable queue file {claim.name}: {e}',
                                 f'unreadable queue file {claim.path}')

@@ -19,6 +19,8 @@ from aiosmtpd.smtp import Session
 from aiosmtpd.smtp import TLSSetupException
 from aiosmtpd.smtp import syntax
 
+from zope.sendmail.testserver.xoauth2 import _XOAuth2Handler
+
 
 # One logger for the whole test server subpackage.
 log = logging.getLogger(__package__)
@@ -103,11 +105,16 @@ class _SMTP(SMTP):
             self.transport.close()
         return False
 
+    def data_received(self, data):
+        self.testserver._heard(self, data)
+        super().data_received(data)
+
     async def push(self, status):
         delay = self.testserver.delay
         # Once per reply, not per line of a multi-line one ('250-...').
         if delay and status[3:4] not in ('-', b'-'):
             await asyncio.sleep(delay)
+        self.testserver._said(self, status)
         await super().push(status)
 
     @syntax('DATA')
@@ -125,7 +132,7 @@ class _SMTP(SMTP):
         raise asyncio.CancelledError()
 
 
-class _Handler:
+class _Handler(_XOAuth2Handler):
     """aiosmtpd handler hooks: envelope checks, faults and recording."""
 
     def __init__(self, testserver):
@@ -152,10 +159,13 @@ class _Handler:
         if self.srv.refuse_ehlo:
             return ['502 5.5.1 EHLO not implemented, try HELO']
         session.host_name = hostname
-        if not self.srv.users:
-            # aiosmtpd advertises AUTH even with nothing to log in with.
-            responses = [r for r in responses if not r.startswith('250-AUTH')]
-        return responses
+        # aiosmtpd advertises every mechanism it has, with or without
+        # anything to log in with: offer only those configured.
+        mechanisms = ['LOGIN', 'PLAIN'] * bool(self.srv.users) + \
+            ['XOAUTH2'] * bool(self.srv.oauth2_tokens)
+        return [('250-AUTH ' + ' '.join(mechanisms)) if r.startswith(
+            '250-AUTH') else r for r in responses
+            if mechanisms or not r.startswith('250-AUTH')]
 
     async def handle_MAIL(self, smtp, session, envelope, address, options):
         self.srv._maybe_drop(smtp, 'mail')

@@ -23,13 +23,14 @@ from aiosmtpd.smtp import AuthResult
 from zope.sendmail.testserver import certs
 from zope.sendmail.testserver.faults import _Faults
 from zope.sendmail.testserver.protocol import _Controller
+from zope.sendmail.testserver.transcript import _Transcript
 
 
 # One logger for the whole test server subpackage.
 log = logging.getLogger(__package__)
 
 
-class SMTPTestServer(_Faults):
+class SMTPTestServer(_Faults, _Transcript):
     """SMTP server on 127.0.0.1 for tests; faults: see :mod:`.faults`.
 
     ``starttls`` offers STARTTLS; ``implicit_tls`` speaks TLS from the first
@@ -38,6 +39,9 @@ class SMTPTestServer(_Faults):
     only after it, unless ``auth_require_tls=False``.  ``wrong_certificate``
     (True meaning 'hostname', or a :data:`certs.KINDS` name) makes the
     server present a certificate that ``client_context()`` rejects.
+    ``oauth2`` (``{user: token}``, kept as ``oauth2_tokens``) offers and
+    requires AUTH XOAUTH2 (:mod:`.xoauth2`); ``smtputf8`` offers SMTPUTF8.
+    ``transcript()`` shows what went over the wire (:mod:`.transcript`).
 
     After ``start()``: ``host``, ``port``, ``ca_file`` (the test CA's PEM).
     """
@@ -45,13 +49,15 @@ class SMTPTestServer(_Faults):
     host = '127.0.0.1'
 
     def __init__(self, starttls=False, implicit_tls=False, auth=None,
-                 auth_require_tls=True, wrong_certificate=False):
+                 auth_require_tls=True, wrong_certificate=False,
+                 oauth2=None, smtputf8=False):
         if starttls and implicit_tls:
             raise ValueError('choose one of starttls and implicit_tls')
         self.starttls, self.implicit_tls = starttls, implicit_tls
         if isinstance(auth, (tuple, list)):
             auth = dict([auth])
         self.users = dict(auth or {})
+        self.oauth2_tokens, self.smtputf8 = dict(oauth2 or {}), smtputf8
         # aiosmtpd counts only STARTTLS sessions as encrypted, so requiring
         # TLS for AUTH would make AUTH impossible under implicit TLS.
         self.auth_require_tls = bool(auth_require_tls and starttls)
@@ -81,13 +87,15 @@ class SMTPTestServer(_Faults):
                 tls_context=context if self.starttls else None,
                 authenticator=self._authenticate,
                 auth_require_tls=self.auth_require_tls,
-                require_auth=bool(self.users))
+                require_auth=bool(self.users or self.oauth2_tokens),
+                enable_SMTPUTF8=self.smtputf8)
             self._controller.start()
             self.port = self._controller.port
             # Forget the connection of the controller's ready check.
             self.wait_until_idle()
             with self._cond:
                 self._connections = 0
+            self._reset_transcript()
         except BaseException:
             self.stop()
             raise
@@ -143,6 +151,7 @@ class SMTPTestServer(_Faults):
             self._messages.clear()
             self._connections = 0
         self._reset_faults()
+        self._reset_transcript()
 
     @property
     def messages(self):
