@@ -9,8 +9,13 @@ of ``transaction``'s two-phase commit where it is safe::
     tpc_begin, commit          nothing: the messages are already prepared
     tpc_vote                   batch.vote(items): may raise, aborting all
     tpc_finish                 batch.finish(items): must not raise
+    after the commit           batch.after_commit(committed), if it has one
     abort / tpc_abort          batch.discard(items)
     savepoint rollback         batch.discard(the items added after it)
+
+``after_commit`` runs as an after-commit hook of the transaction, once every
+data manager has finished (``txn.status`` is then ``Committed``), with
+*committed* false when the commit failed after all.
 
 The state is explicit; a call out of order (a hand-driven protocol gone
 wrong) raises `DataManagerStateError` naming the state and the call.
@@ -98,6 +103,19 @@ class MailDataManager:
         self._require('tpc_vote', COMMITTED)
         self.batch.vote(self.items)
         self.state = VOTED
+        self._hooked = False
+        add_hook = getattr(transaction, 'addAfterCommitHook', None)
+        if add_hook is not None and hasattr(self.batch, 'after_commit'):
+            add_hook(self._after_commit)
+            self._hooked = True
+
+    def _after_commit(self, committed):
+        try:
+            self.batch.after_commit(committed)
+        except Exception:
+            # The commit is over; the transaction package would only log
+            # this, less clearly.
+            log.exception('unexpected error after commit in %r', self)
 
     def tpc_finish(self, transaction):
         self._require('tpc_finish', VOTED)
@@ -110,16 +128,31 @@ class MailDataManager:
             # after other data managers finished.  The batch logs each
             # message's fate; this is for its own bugs.
             log.exception('unexpected error after commit in %r', self)
+        if not self._hooked and hasattr(self.batch, 'after_commit'):
+            # Driven by hand, without a transaction to hook into.
+            self._after_commit(True)
 
     def abort(self, transaction):
         # Called when the transaction aborts before or during the
-        # two-phase commit, but never after our vote succeeded.
+        # two-phase commit, but never after our vote succeeded -- except
+        # after another data manager's tpc_finish failed after ours (see
+        # _after_finish).
+        if self._after_finish():
+            return
         self._require('abort', ACTIVE, BEGUN, COMMITTED, ABORTED)
         self._discard()
 
     def tpc_abort(self, transaction):
+        if self._after_finish():
+            return
         self._require('tpc_abort', ACTIVE, BEGUN, COMMITTED, VOTED, ABORTED)
         self._discard()
+
+    def _after_finish(self):
+        # When a data manager's tpc_finish fails after ours, the transaction
+        # package calls tpc_abort, and later abort, on every data manager:
+        # our mail is out by then, and there is nothing left to undo.
+        return self.state == FINISHED
 
     def _discard(self):
         items, self.items = self.items, []

@@ -123,6 +123,7 @@ class DirectBatch:
     def __init__(self, mailer):
         self.mailer = mailer
         self.connection = None
+        self.events = []  # notified once the transaction has committed
 
     def __repr__(self):
         return f'<DirectBatch via {self.mailer!r}>'
@@ -156,22 +157,38 @@ class DirectBatch:
             # the transaction has committed.
             log.error('message %s from %s to %s not delivered: %s',
                       message_id, fromaddr, ', '.join(toaddrs), e)
-            dispatch(MailErrorEvent(message_id, str(e)))
+            self.events.append(MailErrorEvent(message_id, str(e)))
             return
         except Exception as e:
             log.exception('message %s from %s to %s not delivered:'
                           ' unexpected error', message_id, fromaddr,
                           ', '.join(toaddrs))
-            dispatch(MailErrorEvent(message_id, f'unexpected error: {e!r}'))
+            self.events.append(
+                MailErrorEvent(message_id, f'unexpected error: {e!r}'))
             return
         for address, (code, reply) in refused.items():
             log.error('message %s: recipient %s refused: %s %s',
                       message_id, address, code, reply_text(reply))
         log.info('message %s from %s to %s sent', message_id, fromaddr,
                  ', '.join(a for a in toaddrs if a not in refused))
-        dispatch(MailSentEvent(message_id))
+        self.events.append(MailSentEvent(message_id))
         if refused:
-            dispatch(MailErrorEvent(message_id, refused_text(refused)))
+            self.events.append(
+                MailErrorEvent(message_id, refused_text(refused)))
+
+    def after_commit(self, committed):
+        """Hand the events to the dispatcher once the commit is complete
+        (never while other data managers are still finishing it)."""
+        events, self.events = self.events, []
+        if committed:
+            for event in events:
+                dispatch(event)
+        elif events:
+            # Mail went out, but the transaction failed after it: its
+            # subscribers would act on a commit that did not happen.
+            log.warning('transaction failed after sending message(s) %s:'
+                        ' their events are not notified',
+                        ', '.join(sorted({e.messageId for e in events})))
 
     def _close(self):
         connection, self.connection = self.connection, None

@@ -6,12 +6,16 @@ notified in a fresh transaction of its own, which the subscriber may commit,
 and never from inside the commit of the transaction that sent the mail (a
 subscriber calling ``transaction.commit()`` there would break that commit).
 
-Direct delivery learns the outcomes during ``tpc_finish``; it hands them to
-the `EventDispatcher`, a thread that notifies them once the commit is over.
-A queue processor thread is outside any commit already and calls `deliver`
-itself.  Either way an exception in a subscriber is logged, and neither the
-sender nor the processor ever sees it.
+Direct delivery learns the outcomes during ``tpc_finish`` and hands them to
+the `EventDispatcher` from an after-commit hook of the sending transaction,
+so that no subscriber runs before that commit is complete (``txn.status``
+is ``Committed``), and none for a commit that failed.  The dispatcher is a
+thread that notifies them in order; a queue processor hands it its events
+too.  What is pending at interpreter exit is delivered then (for at most
+`EXIT_TIMEOUT` seconds), so a short script loses none.  An exception in a
+subscriber is logged, and neither the sender nor the processor ever sees it.
 """
+import atexit
 import logging
 import threading
 
@@ -24,6 +28,8 @@ from zope.sendmail.interfaces import IMailSentEvent
 
 
 log = logging.getLogger(__name__)
+
+EXIT_TIMEOUT = 5.0
 
 
 @implementer(IMailSentEvent)
@@ -90,13 +96,23 @@ class EventDispatcher:
         if not zope.event.subscribers:
             return  # nobody listens: no thread, no transaction
         with self._condition:
-            self._events.append(event)
-            self._pending += 1
-            self._condition.notify_all()
             if self._thread is None:
-                self._thread = threading.Thread(
+                thread = threading.Thread(
                     target=self._run, name=self.name, daemon=True)
-                self._thread.start()
+                try:
+                    thread.start()
+                except RuntimeError:
+                    # Python 3.12+ starts no thread at interpreter exit,
+                    # when a processor stopping may still report: deliver
+                    # it here (outside any commit) rather than lose it.
+                    thread = None
+                self._thread = thread
+            if self._thread is not None:
+                self._events.append(event)
+                self._pending += 1
+                self._condition.notify_all()
+                return
+        deliver(event)
 
     def _run(self):
         me = threading.current_thread()
@@ -123,16 +139,30 @@ class EventDispatcher:
                                             timeout)
 
     def stop(self, timeout=10):
-        """Deliver what is pending, then end the thread and join it."""
+        """Deliver what is pending, then end the thread and join it;
+        return whether that was done within *timeout* seconds."""
         with self._condition:
             thread, self._thread = self._thread, None
             self._condition.notify_all()
         if thread is not None:
             thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def stop_at_exit(self, timeout=EXIT_TIMEOUT):
+        """Called at interpreter exit: deliver what is pending, but never
+        hold up the exit for more than *timeout* seconds."""
+        if not self.stop(timeout):
+            with self._condition:
+                left = self._pending
+            log.warning('%d mail event(s) not delivered: the subscribers'
+                        ' took more than %s s at exit', left, timeout)
 
 
 dispatcher = EventDispatcher()
 dispatch = dispatcher.dispatch
+# Daemon threads still run while atexit functions do.
+atexit.register(dispatcher.stop_at_exit)
 
 try:
     from zope.testing.cleanup import addCleanUp
