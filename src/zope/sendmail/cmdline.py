@@ -19,6 +19,7 @@ from zope.sendmail.inifile import UsageError
 from zope.sendmail.inifile import read_ini
 from zope.sendmail.options import OPTIONS
 from zope.sendmail.options import PATH_OPTIONS
+from zope.sendmail.options import has_credentials
 from zope.sendmail.version import version
 
 
@@ -56,8 +57,8 @@ _GROUPS = {
 }
 _METAVARS = {'hostname': 'HOST', 'port': 'PORT', 'username': 'USER',
              'password': 'PASSWORD', 'tls_ca_file': 'FILE',
-             'retry_factor': 'FACTOR', 'connections': 'N',
-             'max_messages': 'N'}
+             'retry_factor': 'FACTOR', 'connections': 'N', 'max_messages': 'N',
+             'oauth2_token': 'DOTTED_NAME', 'oauth2_token_command': 'COMMAND'}
 
 
 class HelpShown(Exception):
@@ -111,7 +112,8 @@ def _group_of(option):
         return 'processor'
     if 'tls' in option.name:
         return 'tls'
-    return 'auth' if option.name in ('username', 'password') else 'relay'
+    auth = option.name in ('username', 'password') or 'oauth2' in option.name
+    return 'auth' if auth else 'relay'
 
 
 # --no-X help where the field's description (of the setting on) reads wrong.
@@ -263,9 +265,9 @@ def read_settings(argv, parse_age, stdin=None, environ=None):
 
 def _check_mailer_settings(values, environ):
     values['password'] = _password(values, environ)
-    if (values['username'] is None) != (values['password'] is None):
+    if (values['username'] is None) != (not has_credentials(values)):
         raise UsageError('username and password go together: give both or'
-                         ' neither')
+                         ' neither (or a username and an OAuth 2.0 token)')
     for name in PATH_OPTIONS:
         path = values.get(name)
         if path and not (os.path.isfile(path) and os.access(path, os.R_OK)):

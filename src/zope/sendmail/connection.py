@@ -24,6 +24,7 @@ from zope.sendmail.interfaces import IMailerConnection
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
 from zope.sendmail.interfaces import PermanentDeliveryError
+from zope.sendmail.oauth2 import login as xoauth2_login
 
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,10 @@ class SMTPConnection:
             raise MailerConfigurationError(
                 f'TLS is required (force_tls) but the relay {self.relay}'
                 f' does not offer STARTTLS')
-        if mailer.username is not None and mailer.password is not None:
+        provider = getattr(mailer, 'token_provider', None)
+        if provider is not None:
+            xoauth2_login(smtp, mailer.username, provider, self.relay)
+        elif mailer.username is not None and mailer.password is not None:
             if not smtp.has_extn('auth'):
                 raise MailerConfigurationError(
                     f'a username is set but the relay {self.relay} does not'

@@ -20,6 +20,11 @@ from zope.schema import Int
 from zope.schema import Password
 from zope.schema import TextLine
 
+# The storage's contracts have a module of their own; 7.3 had them here.
+from zope.sendmail.maildir_interfaces import IMaildir  # noqa
+from zope.sendmail.maildir_interfaces import IMaildirFactory  # noqa
+from zope.sendmail.maildir_interfaces import IMaildirMessageWriter  # noqa
+
 
 _ = MessageFactory('zope')
 
@@ -144,9 +149,9 @@ class ISMTPMailer(IMailer):
     The conversation: connect (TLS from the first byte with
     ``implicit_tls``), EHLO (HELO when EHLO is refused), STARTTLS when the
     server offers it unless ``no_tls``, AUTH when a username and password
-    are set, then MAIL, RCPT, DATA.  Every blocking step is bounded by
-    ``timeout``.  Certificates and host names are verified unless
-    ``tls_verify`` is false.
+    (or an OAuth 2.0 token: XOAUTH2) are set, then MAIL, RCPT, DATA.  Every
+    blocking step is bounded by ``timeout``.  Certificates and host names
+    are verified unless ``tls_verify`` is false.
     """
 
     hostname = TextLine(
@@ -161,6 +166,16 @@ class ISMTPMailer(IMailer):
     password = Password(
         title=_("Password"), required=False,
         description=_("Password for SMTP AUTH."))
+    oauth2_token = TextLine(
+        title=_("OAuth 2.0 token"), required=False,
+        description=_("Dotted name of a callable returning the username's"
+                      " OAuth 2.0 access token, for AUTH XOAUTH2 instead of"
+                      " a password (or, in Python, the callable)."))
+    oauth2_token_command = TextLine(
+        title=_("OAuth 2.0 token command"), required=False,
+        description=_("Command line, run without a shell, printing the"
+                      " access token, for AUTH XOAUTH2 instead of a"
+                      " password."))
     no_tls = Bool(
         title=_("No TLS"), default=False, required=False,
         description=_("Never use STARTTLS, even when offered."))
@@ -194,49 +209,25 @@ class ISMTPMailer(IMailer):
         """
 
 
-class IMaildirFactory(Interface):
-    def __call__(dirname, create=False):
-        """Return an `IMaildir` for the directory *dirname*.
+class IOAuth2TokenSource(Interface):
+    name = Attribute("What it runs, for messages: never a secret.")
 
-        A path that is not a Maildir raises ``ValueError`` naming it.  With
-        *create*, a missing or empty directory becomes one; a regular file
-        or a directory holding other files is still refused.
-        """
+    def __call__():
+        """A new access token (text, or an OAuth 2.0 token response dict);
+        raises `MailerConfigurationError` when it cannot get one."""
 
 
-class IMaildir(Interface):
-    """A Maildir folder: ``tmp/`` for messages being written, ``new/`` and
-    ``cur/`` for delivered ones.  Names starting with a dot are not messages.
+class IOAuth2TokenProvider(Interface):
+    """The access tokens of an `ISMTPMailer`'s user, for its connections.
     """
 
-    def __iter__():
-        """Iterate over the paths of the messages in ``new/`` and ``cur/``."""
+    def token():
+        """``(token, fresh)``: a token cached until it expires or is
+        refused, else a new one from the source (``fresh``).  Raises
+        `MailerConfigurationError` when there is none.  Thread-safe."""
 
-    def newMessage():
-        """Return an `IMaildirMessageWriter` for a new message, visible to
-        readers only once the writer commits."""
-
-
-class IMaildirMessageWriter(Interface):
-    """A message being written into a Maildir's ``tmp/``, created
-    exclusively with mode 0600 under a name unique across hosts."""
-
-    def write(data):
-        """Write *data* (bytes; text is encoded as UTF-8)."""
-
-    def writelines(lines):
-        """Write each of *lines*, as ``write`` does."""
-
-    def close():
-        """Close the file; it stays in ``tmp/``."""
-
-    def commit():
-        """Close the file if needed and move it into ``new/``; after
-        ``abort``, raise ``RuntimeError``."""
-
-    def abort():
-        """Close the file if needed and remove it; harmless when called
-        twice or after ``commit`` (which it does not undo)."""
+    def refused(token):
+        """The relay refused *token*: `token` must not give it again."""
 
 
 class IMailEvent(Interface):

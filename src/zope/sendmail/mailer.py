@@ -17,6 +17,7 @@ from zope.interface import implementer
 from zope.sendmail.classify import reply_text
 from zope.sendmail.connection import SMTPConnection
 from zope.sendmail.interfaces import ISMTPMailer
+from zope.sendmail.oauth2 import make_provider
 
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,13 @@ class SMTPMailer:
     tls_verify = True
     tls_ca_file = None
     ssl_context = None
+    oauth2_token = oauth2_token_command = token_provider = None
 
     def __init__(self, hostname='localhost', port=25, username=None,
                  password=None, no_tls=False, force_tls=False,
                  implicit_tls=False, timeout=10, ssl_context=None,
-                 tls_verify=True, tls_ca_file=None):
+                 tls_verify=True, tls_ca_file=None, oauth2_token=None,
+                 oauth2_token_command=None):
         if no_tls and (force_tls or implicit_tls):
             raise ValueError('no_tls contradicts force_tls and implicit_tls:'
                              ' choose one')
@@ -61,6 +64,11 @@ class SMTPMailer:
         self.ssl_context = ssl_context
         self.tls_verify = tls_verify
         self.tls_ca_file = tls_ca_file
+        # An IOAuth2TokenProvider, which XOAUTH2 logins take tokens from.
+        self.token_provider = make_provider(oauth2_token, oauth2_token_command,
+                                            username, password)
+        self.oauth2_token = oauth2_token
+        self.oauth2_token_command = oauth2_token_command
         if implicit_tls:
             self.smtp = smtplib.SMTP_SSL
 

@@ -33,6 +33,10 @@ BOOLEANS = {'true': True, 'yes': True, 'on': True, '1': True,
 #: Mailer settings that name files (relative to the ZCML file in ZCML).
 PATH_OPTIONS = frozenset(['tls_ca_file'])
 
+#: Mailer settings that name Python objects (resolved like ZCML's
+#: GlobalObject: relative to the ZCML file's package in ZCML).
+OBJECT_OPTIONS = frozenset(['oauth2_token'])
+
 #: Settings never to be shown, not even in an error about them.
 SECRET_OPTIONS = frozenset(['password'])
 
@@ -167,6 +171,12 @@ def mailer_arguments(settings):
     option name); missing ones take their field's default."""
     return {option.name: settings.get(option.name, option.default)
             for option in MAILER_OPTIONS}
+
+
+def has_credentials(settings):
+    """Whether *settings* give a password or an OAuth 2.0 token source."""
+    return any(settings.get(name) is not None for name in
+               ('password', 'oauth2_token', 'oauth2_token_command'))
 
 
 def processor_arguments(settings):

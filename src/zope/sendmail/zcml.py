@@ -22,6 +22,7 @@ from zope.component import queryUtility
 from zope.component import zcml as component_zcml
 from zope.configuration.exceptions import ConfigurationError
 from zope.configuration.fields import Bool
+from zope.configuration.fields import GlobalObject
 from zope.configuration.fields import Path
 from zope.interface import Interface
 from zope.interface.interface import InterfaceClass
@@ -41,6 +42,7 @@ from zope.sendmail.interfaces import IMailer
 from zope.sendmail.interfaces import ISMTPMailer
 from zope.sendmail.maildir import Maildir
 from zope.sendmail.mailer import SMTPMailer
+from zope.sendmail.options import OBJECT_OPTIONS
 from zope.sendmail.options import PATH_OPTIONS
 from zope.sendmail.options import PROCESSOR_OPTIONS
 from zope.sendmail.options import processor_arguments
@@ -74,7 +76,11 @@ def _directive_field(name, field):
     zope.schema's Bool takes anything but "true" for false; the ZCML Bool
     rejects what it cannot read, so ``implicit_tls="tomato"`` is an error.
     """
-    if name in PATH_OPTIONS or isinstance(field, SchemaBool):
+    if name in OBJECT_OPTIONS:
+        # A dotted name, resolved as ZCML resolves them (".tokens.get").
+        field = GlobalObject(title=field.title, __name__=name,
+                             description=field.description)
+    elif name in PATH_OPTIONS or isinstance(field, SchemaBool):
         factory = Path if name in PATH_OPTIONS else Bool
         field = factory(title=field.title, description=field.description,
                         default=field.default, __name__=name)

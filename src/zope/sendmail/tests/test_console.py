@@ -129,7 +129,7 @@ class SettingsTests(ConsoleTestBase):
             hostname='mail.example.com', port=587, username='me',
             password=PASSWORD, no_tls=False, force_tls=False,
             implicit_tls=True, timeout=2.5, tls_verify=False,
-            tls_ca_file=ca))
+            tls_ca_file=ca, oauth2_token=None, oauth2_token_command=None))
 
     def test_every_processor_option_reaches_the_processor(self):
         status, output, app = self._run(

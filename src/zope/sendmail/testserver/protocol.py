@@ -162,7 +162,7 @@ class _Handler(_XOAuth2Handler):
         # aiosmtpd advertises every mechanism it has, with or without
         # anything to log in with: offer only those configured.
         mechanisms = ['LOGIN', 'PLAIN'] * bool(self.srv.users) + \
-            ['XOAUTH2'] * bool(self.srv.oauth2_tokens)
+            ['XOAUTH2'] * bool(self.srv._oauth2)
         return [('250-AUTH ' + ' '.join(mechanisms)) if r.startswith(
             '250-AUTH') else r for r in responses
             if mechanisms or not r.startswith('250-AUTH')]

@@ -57,7 +57,7 @@ class SMTPTestServer(_Faults, _Transcript):
         if isinstance(auth, (tuple, list)):
             auth = dict([auth])
         self.users = dict(auth or {})
-        self.oauth2_tokens, self.smtputf8 = dict(oauth2 or {}), smtputf8
+        self._oauth2, self.smtputf8 = dict(oauth2 or {}), smtputf8
         # aiosmtpd counts only STARTTLS sessions as encrypted, so requiring
         # TLS for AUTH would make AUTH impossible under implicit TLS.
         self.auth_require_tls = bool(auth_require_tls and starttls)
@@ -87,7 +87,7 @@ class SMTPTestServer(_Faults, _Transcript):
                 tls_context=context if self.starttls else None,
                 authenticator=self._authenticate,
                 auth_require_tls=self.auth_require_tls,
-                require_auth=bool(self.users or self.oauth2_tokens),
+                require_auth=bool(self.users or self._oauth2),
                 enable_SMTPUTF8=self.smtputf8)
             self._controller.start()
             self.port = self._controller.port
@@ -146,7 +146,9 @@ class SMTPTestServer(_Faults, _Transcript):
         return ssl.create_default_context(cafile=self.ca_file)
 
     def reset(self):
-        """Forget messages and the connection count; clear all faults."""
+        """Forget messages and the connection count; clear all faults;
+        make the ``oauth2`` tokens the valid ones again."""
+        self.oauth2_tokens = dict(self._oauth2)
         with self._cond:
             self._messages.clear()
             self._connections = 0
