@@ -49,7 +49,9 @@ class IMailDelivery(Interface):
         Bad input raises at once, before anything joins the transaction:
         ``TypeError`` for a non-string address or an unsupported message
         type, ``ValueError`` for no recipients, an address containing CR,
-        LF or NUL, or a malformed ``Message-Id``.
+        LF or NUL or with an invalid internationalized domain name,
+        recipients that would not read back from a queue file as given, or
+        a malformed ``Message-Id``.
 
         Must never send anything, nor make anything visible to a queue
         processor, before the transaction commits.

@@ -5,8 +5,10 @@ two stock layers: :class:`SMTPTestServer` (:mod:`.server`), an
 ``aiosmtpd`` server on 127.0.0.1 in a background thread that records every
 accepted message exactly as it arrived on the wire (:class:`Message`,
 :mod:`.protocol`), counts connections, speaks STARTTLS, implicit TLS
-(certificates from :mod:`.certs`) and AUTH PLAIN/LOGIN, and injects faults
-on demand (:data:`DROP_POINTS` and the rest: :mod:`.faults`); plus
+(certificates from :mod:`.certs`), AUTH PLAIN/LOGIN and XOAUTH2
+(:mod:`.xoauth2`) and SMTPUTF8 on demand, keeps a transcript of every line
+(:mod:`.transcript`), and injects faults on demand (:data:`DROP_POINTS`
+and the rest: :mod:`.faults`); plus
 :func:`make_layer` (:mod:`.layer`) and the layers :class:`SMTPServerLayer`
 and :class:`TLSSMTPServerLayer`, which run one server per layer and reset
 it around every test.
