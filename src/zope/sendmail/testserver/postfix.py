@@ -2,8 +2,8 @@
 
 This module owns `PostfixLayer` and its `PostfixServer`: one Postfix
 instance (``postfix -c DIR start``) on 127.0.0.1 and an unused port, with
-STARTTLS (a certificate from `.certs`, verifiable against ``ca_file``),
-delivering mail for any domain into one sink Maildir, refusing
+STARTTLS (a certificate from `.certs`, verifiable against ``ca_file``)
+and SMTPUTF8, delivering mail for any domain into one sink Maildir, refusing
 ``reject@...`` for good (550) and ``tempfail@...`` for now (451); and
 `postfix_unavailable`, which says why it cannot run here (it needs root and
 the installed package).  Configuration, queues, log and sink live in one
@@ -156,6 +156,7 @@ smtpd_recipient_restrictions = check_recipient_access
 smtpd_tls_chain_files = {key}, {cert}
 smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
+smtputf8_enable = yes
 ''')
 
     def _write(self, name, text):
