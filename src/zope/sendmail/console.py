@@ -134,10 +134,16 @@ class ConsoleApp:
             interrupted.append(signum)
             processor.stopping.set()  # the messages being sent finish
 
-        total, error = collections.Counter(), None
+        total, error, standby = collections.Counter(), None, False
+        # A standby waits for a dead holder's lease, never for a live one.
+        deadline = time.monotonic() + 2 * thread.lease_settings['timeout']
         with _signals(interrupt):
             while not interrupted:
                 result = thread.process_once()
+                if result.standby and not total and self._standby_wait(
+                        thread.lease, processor.stopping, deadline):
+                    continue  # look at the lease again
+                standby = result.standby
                 total.update(result.counts)
                 if progress is not None:
                     progress.passed(result.counts)
@@ -147,8 +153,12 @@ class ConsoleApp:
                 if error is not None or not (
                         result.counts['sent'] or result.counts['rejected']):
                     break
+        thread.stop()  # releases the lease, if held
         if progress is not None:
             progress.done()
+        if standby:
+            log.warning('queue %s: another processor holds the processor'
+                        ' lease; this run stopped sending', self.queue_path)
         deferred = queueops.waiting(self.queue_path)
         log.info('queue %s: %s; %d waiting for a later attempt',
                  self.queue_path, summary(total), deferred)
@@ -156,9 +166,17 @@ class ConsoleApp:
             return EX_CONFIG
         if total['rejected'] or total['failed']:
             return EX_FAILURE
-        if error is not None or interrupted or deferred:
+        if error is not None or interrupted or deferred or standby:
             return EX_TEMPFAIL
         return EX_OK
+
+    @staticmethod
+    def _standby_wait(lease, stopping, deadline):
+        """A standby's wait for the lease: True to look again, False once
+        a live holder was seen renewing, at *deadline*, or when the run is
+        interrupted."""
+        return not lease.seen_renewal and time.monotonic() < deadline and \
+            not stopping.wait(min(1.0, lease.renew))
 
     def _daemon(self, progress):
         thread = self._processor()

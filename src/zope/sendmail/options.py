@@ -14,6 +14,7 @@ import math
 
 from zope.interface import Interface
 from zope.schema import Bool
+from zope.schema import Choice
 from zope.schema import Float
 from zope.schema import Int
 from zope.schema import ValidationError
@@ -23,6 +24,7 @@ from zope.schema.interfaces import TooBig
 from zope.schema.interfaces import TooSmall
 
 from zope.sendmail.interfaces import ISMTPMailer
+from zope.sendmail.leasefile import check_settings
 from zope.sendmail.retry import RetryPolicy
 
 
@@ -90,6 +92,27 @@ class IQueueProcessorOptions(Interface):
     max_messages = Int(
         title="Messages per connection", default=100, min=1, required=False,
         description="Most messages sent over one connection.")
+    lease = Choice(
+        title="Processor lease", values=('auto', 'on', 'off'),
+        default='auto', required=False,
+        description="Send only while holding the queue's processor lease,"
+                    " so that one processor at a time sends from a shared"
+                    " queue: auto (on a network file system), on or off.")
+    lease_timeout = Seconds(
+        title="Lease takeover bound", default=120.0, min=0.001,
+        required=False,
+        description="Seconds a standby waits for a lease that is not"
+                    " renewed before taking it over; longer than the NFS"
+                    " server's lease.")
+    lease_renew = Seconds(
+        title="Lease renewal interval", default=10.0, min=0.001,
+        required=False,
+        description="Seconds between two renewals of the lease.")
+    lease_margin = Seconds(
+        title="Lease margin", default=20.0, min=0.0, required=False,
+        description="Seconds kept for a message in flight: a holder that"
+                    " cannot renew starts no message after (timeout -"
+                    " margin) / 2 seconds.")
 
 
 def zcml_name(name):
@@ -194,6 +217,11 @@ def processor_arguments(settings):
     retry = RetryPolicy(interval, first=get('retry_first'),
                         factor=get('retry_factor'), cap=get('retry_cap'),
                         lifetime=get('lifetime'))
+    check_settings(get('lease_timeout'), get('lease_renew'),
+                   get('lease_margin'))
     return {'interval': interval, 'retry': retry,
             'connections': get('connections'),
-            'max_messages': get('max_messages')}
+            'max_messages': get('max_messages'), 'lease': get('lease'),
+            'lease_timeout': get('lease_timeout'),
+            'lease_renew': get('lease_renew'),
+            'lease_margin': get('lease_margin')}

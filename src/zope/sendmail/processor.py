@@ -53,13 +53,16 @@ class PassResult:
     """What one pass did: counts of outcomes, the earliest time a deferred
     message falls due (``next_due``), whether more messages were due than
     the pass took (``more``), and ``error``: the exception that
-    stopped the pass (relay unreachable, bad settings), or None."""
+    stopped the pass (relay unreachable, bad settings), or None;
+    ``standby``: the pass stopped (or never began) as the queue's lease
+    is another processor's."""
 
     def __init__(self):
         self.counts = collections.Counter()
         self.next_due = None
         self.error = None
         self.more = False
+        self.standby = False
 
     def __repr__(self):
         counts = ', '.join(f'{k} {v}' for k, v in sorted(self.counts.items()))
@@ -72,10 +75,12 @@ class QueueProcessor:
 
     *retry* is a `RetryPolicy`; *notify* receives the events (by default
     the `events` dispatcher, outside this thread's transaction); *clock*
-    tells the time."""
+    tells the time.  *may_send*, when given, is asked before each message
+    (`IProcessorLease.may_send`); *stale_after* is `claim`'s."""
 
     def __init__(self, mailer, maildir, connections=8, max_messages=100,
-                 retry=None, notify=dispatch, clock=time.time):
+                 retry=None, notify=dispatch, clock=time.time,
+                 may_send=None, stale_after=None):
         if connections < 1 or max_messages < 1:
             raise ValueError('connections and max_messages must be >= 1')
         self.mailer = mailer
@@ -85,6 +90,8 @@ class QueueProcessor:
         self.retry = retry or RetryPolicy()
         self.notify = notify
         self.clock = clock
+        self.may_send = may_send
+        self.stale_after = stale_after
         self.stopping = threading.Event()
 
     def __repr__(self):
@@ -161,12 +168,15 @@ class QueueProcessor:
         connection, sent = None, 0
         try:
             while not self.stopping.is_set() and result.error is None:
+                if self.may_send is not None and not self.may_send():
+                    result.standby = True  # the lease is lost: no more
+                    return
                 try:
                     path = todo.popleft()
                 except IndexError:
                     return
                 try:
-                    claim = claim_message(path)
+                    claim = claim_message(path, stale_after=self.stale_after)
                     if claim is not None and not claim.due(self.clock()):
                         claim = claim.release()
                 except Exception:  # a bug: the thread must live on

@@ -18,9 +18,13 @@ import weakref
 
 from zope.interface import implementer
 
-from zope.sendmail.orphans import remove_orphans
 from zope.sendmail.interfaces import IMailQueueProcessor
+from zope.sendmail.lease import ProcessorLease
+from zope.sendmail.leasefile import check_settings
 from zope.sendmail.maildir import Maildir
+from zope.sendmail.netfs import file_system
+from zope.sendmail.orphans import remove_orphans
+from zope.sendmail.processor import PassResult
 from zope.sendmail.processor import QueueProcessor
 from zope.sendmail.retry import RetryPolicy
 
@@ -49,12 +53,16 @@ class QueueProcessorThread(threading.Thread):
 
     *retry*, *connections* and *max_messages* configure the passes (see
     `QueueProcessor`); *housekeeping* is how often, in seconds, stale files
-    are cleaned up.
+    are cleaned up.  *lease* (``'auto'``, ``'on'`` or ``'off'``) says
+    whether this processor sends only while it holds the queue's
+    `ProcessorLease` (``'auto'``: on a network file system), with
+    *lease_timeout*, *lease_renew* and *lease_margin*; a standby waits.
     """
 
     def __init__(self, interval=3.0, mailer=None, queuePath=None,
                  maildir=None, retry=None, connections=8, max_messages=100,
-                 housekeeping=3600.0):
+                 housekeeping=3600.0, lease='auto', lease_timeout=120.0,
+                 lease_renew=10.0, lease_margin=20.0):
         # 7.3's name, which sites' thread dumps and monitoring know.
         super().__init__(name='zope.sendmail.queue.QueueProcessorThread',
                          daemon=True)
@@ -69,6 +77,14 @@ class QueueProcessorThread(threading.Thread):
         self.connections = connections
         self.max_messages = max_messages
         self.housekeeping = housekeeping
+        self.lease_mode = {True: 'on', False: 'off', None: 'auto'}.get(
+            lease, lease)
+        if self.lease_mode not in ('auto', 'on', 'off'):
+            raise ValueError(f'lease must be auto, on or off, not {lease!r}')
+        check_settings(lease_timeout, lease_renew, lease_margin)
+        self.lease_settings = {'timeout': lease_timeout,
+                               'renew': lease_renew, 'margin': lease_margin}
+        self.lease = None  # the queue's ProcessorLease, when one is used
         self._last_housekeeping = None
         self._processor = None
         self._wakeup = threading.Event()
@@ -108,9 +124,21 @@ class QueueProcessorThread(threading.Thread):
         processor = self._processor
         if processor is None or processor.mailer is not self.mailer \
                 or processor.maildir is not self.maildir:
+            fs = file_system(self.maildir.path)
+            network = fs is not None and fs.network
+            if self.lease_mode == 'on' or network and self.lease_mode == \
+                    'auto':
+                if self.lease is None or \
+                        self.lease.queue_path != self.maildir.path:
+                    self.lease = ProcessorLease(self.maildir.path,
+                                                **self.lease_settings)
+                    self.lease.on_acquire = self.wake
             processor = self._processor = QueueProcessor(
                 self.mailer, self.maildir, connections=self.connections,
-                max_messages=self.max_messages, retry=self.retry)
+                max_messages=self.max_messages, retry=self.retry,
+                may_send=self.lease.may_send if self.lease else None,
+                stale_after=self.lease_settings['timeout'] if network
+                else None)
             processor.stopping = self._stopping
         return processor
 
@@ -118,6 +146,12 @@ class QueueProcessorThread(threading.Thread):
         """One pass (after the housekeeping, when it is due); returns the
         pass's `PassResult`.  The console program and tests call this."""
         processor = self.processor
+        if self.lease is not None:
+            self.lease.start()
+            if not self.lease.acquire():
+                result = PassResult()
+                result.standby = True
+                return result
         now = time.time()
         if self._last_housekeeping is None or \
                 now - self._last_housekeeping >= self.housekeeping:
@@ -149,7 +183,10 @@ class QueueProcessorThread(threading.Thread):
                 # directory removed under it); it retries after backoff.
                 log.exception('%r: pass failed', self)
                 result = None
-            if result is None or result.error is not None:
+            if result is not None and result.standby:
+                failures = 0  # the lease's heartbeat wakes us when won
+                self._pause(self.interval, wakeable=True)
+            elif result is None or result.error is not None:
                 failures += 1
                 self._pause(self.retry.delay(failures), wakeable=False)
             else:
@@ -188,6 +225,8 @@ class QueueProcessorThread(threading.Thread):
             self.join(timeout)
         with _threads_lock:
             _threads.discard(self)
+        if self.lease is not None and not self.is_alive():
+            self.lease.stop(timeout)  # a standby may take over at once
         return not self.is_alive()
 
 

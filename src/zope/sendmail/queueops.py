@@ -1,7 +1,8 @@
 """What an operator sees and does to a mail queue directory.
 
 This module owns the ``zope-sendmail`` program's operations on a queue: the
-check that a path is a queue (`check_queue`), the status view (`status`),
+check that a path is a queue (`check_queue`), the status view (`status`,
+with the file system and the holder of the processor lease),
 the listing of messages (`listing`), putting rejected messages back into the
 queue (`requeue_rejected`) and deleting old ones (`purge_rejected`).  They
 read the queue's files as `zope.sendmail.claim` lays them out: messages in
@@ -24,7 +25,11 @@ from zope.sendmail.envelope import message_id_of
 from zope.sendmail.envelope import parse_envelope
 from zope.sendmail.maildir import SUBDIRS
 from zope.sendmail.maildir import Maildir
+from zope.sendmail.leasefile import describe_lease
+from zope.sendmail.leasefile import read_lease
 from zope.sendmail.maildir import unique_name
+from zope.sendmail.netfs import describe
+from zope.sendmail.netfs import file_system
 from zope.sendmail.retry import RetryState
 
 
@@ -172,6 +177,8 @@ def status(queue_path, out, now):
                 for state in STATES}
     waiting = [e for e in entries if e.state != 'rejected']
     lines = [('queue', queue_path),
+             ('file system', describe(file_system(queue_path))),
+             ('lease', describe_lease(read_lease(queue_path), now)),
              ('queued', len(by_state['queued'])),
              ('being sent', len(by_state['sending']))]
     deferred = by_state['deferred']

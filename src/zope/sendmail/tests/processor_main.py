@@ -2,6 +2,8 @@
 
     python -m zope.sendmail.tests.processor_main QUEUE HOST PORT
         [--until-empty] [--connections N] [--interval S]
+        [--lease auto|on|off] [--lease-timeout S] [--lease-renew S]
+        [--lease-margin S]
 
 Sends the queue at QUEUE through the SMTP relay at HOST:PORT.  With
 ``--until-empty`` it runs passes until one leaves no message in ``new/``
@@ -41,6 +43,10 @@ def main(argv=None):
     parser.add_argument('--until-empty', action='store_true')
     parser.add_argument('--connections', type=int, default=8)
     parser.add_argument('--interval', type=float, default=3.0)
+    parser.add_argument('--lease', default='auto')
+    parser.add_argument('--lease-timeout', type=float, default=120.0)
+    parser.add_argument('--lease-renew', type=float, default=10.0)
+    parser.add_argument('--lease-margin', type=float, default=20.0)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr,
@@ -49,7 +55,9 @@ def main(argv=None):
     thread = QueueProcessorThread(
         interval=args.interval, queuePath=args.queue,
         mailer=SMTPMailer(args.host, args.port, timeout=10),
-        connections=args.connections)
+        connections=args.connections, lease=args.lease,
+        lease_timeout=args.lease_timeout, lease_renew=args.lease_renew,
+        lease_margin=args.lease_margin)
     if args.until_empty:
         deadline = time.monotonic() + UNTIL_EMPTY_LIMIT
         total = collections.Counter()

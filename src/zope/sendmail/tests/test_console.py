@@ -45,8 +45,14 @@ class FakeThread:
             self.during_pass()
         return self.results.pop(0) if self.results else _result()
 
+    def stop(self, timeout=None):
+        self.stopped = True
+        return True
+
     script = ()
     during_pass = None
+    lease = None
+    lease_settings = {'timeout': 120.0}
 
 
 def _result(error=None, **counts):
@@ -163,10 +169,13 @@ class SettingsTests(ConsoleTestBase):
         for option in PROCESSOR_OPTIONS:
             field = IQueuedDeliveryDirective[
                 {'retry_first': 'retryFirst', 'retry_factor': 'retryFactor',
-                 'retry_cap': 'retryCap', 'max_messages': 'maxMessages'}
+                 'retry_cap': 'retryCap', 'max_messages': 'maxMessages',
+                 'lease_timeout': 'leaseTimeout', 'lease_renew': 'leaseRenew',
+                 'lease_margin': 'leaseMargin'}
                 .get(option.name, option.name)]
-            self.assertEqual((field.min, field.default),
-                             (option.field.min, option.field.default))
+            self.assertEqual(
+                (getattr(field, 'min', None), field.default),
+                (getattr(option.field, 'min', None), option.field.default))
 
     def test_ini_file_with_every_key(self):
         ini = self._ini(

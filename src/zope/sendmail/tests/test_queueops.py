@@ -114,12 +114,28 @@ class ViewTests(QueueOpsTestBase):
         out = io.StringIO()
         status(self.queue, out, NOW)
         lines = out.getvalue().splitlines()
-        self.assertEqual(lines[1:3], ['queued:         1',
+        self.assertRegex(lines[1], r'^file system:    \S+ at /.* \(local\)$')
+        self.assertEqual(lines[2:5], ['lease:          none',
+                                      'queued:         1',
                                       'being sent:     1'])
-        self.assertRegex(lines[3], r'^deferred:       1, next attempt in 10'
+        self.assertRegex(lines[5], r'^deferred:       1, next attempt in 10'
                                    r' min \(\d{4}-\d\d-\d\d [\d:]+\)$')
-        self.assertEqual(lines[4:], ['rejected:       1',
+        self.assertEqual(lines[6:], ['rejected:       1',
                                      'oldest message: queued 1 d 3 h ago'])
+
+    def test_lease_holder(self):
+        from zope.sendmail.leasefile import describe_lease as lease_text
+        fields = {'host': 'web1', 'pid': '42', 'renewed': str(NOW - 3),
+                  'timeout': '120'}
+        self.assertEqual(lease_text(fields, NOW),
+                         'held by web1 pid 42, renewed 3 s ago')
+        fields['renewed'] = str(NOW - 600)
+        self.assertEqual(lease_text(fields, NOW),
+                         'held by web1 pid 42, renewed 600 s ago (stale: may'
+                         ' be taken over)')
+        self.assertEqual(lease_text({'host': 'x'}, NOW),
+                         'held by x pid ? (unreadable lease file)')
+        self.assertEqual(lease_text(None, NOW), 'none')
 
     def test_listing(self):
         from zope.sendmail.queueops import listing
