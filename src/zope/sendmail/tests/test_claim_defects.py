@@ -215,6 +215,10 @@ class ProcessorSurvivesTests(unittest.TestCase):
 
     layer = SMTPServerLayer
 
+    def tearDown(self):
+        from zope.sendmail.events import dispatcher
+        dispatcher.stop()
+
     def test_directory_entry_and_old_orphan(self):
         import transaction
 

@@ -19,6 +19,10 @@ class ThreadLeaseTests(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.tmp, True)
         self.queue = os.path.join(self.tmp, 'queue')
 
+    def tearDown(self):
+        from zope.sendmail.events import dispatcher
+        dispatcher.stop()
+
     def thread(self, **kw):
         from zope.sendmail.mailer import SMTPMailer
         from zope.sendmail.queue import QueueProcessorThread
