@@ -150,6 +150,27 @@ class RelayWithoutSMTPUTF8Tests(InternationalTestBase):
         self.assertEqual(dict(self.process().counts), {})
         self.assertEqual(self.error_events(), [(message_id, text.strip())])
 
+    def test_each_of_the_three_addresses(self):
+        self.queue_one('shop@example.com', ['jörg@example.com'])
+        self.queue_one('shop@example.com', ['ann@bücher.example'])
+        self.queue_one(SENDER, ['ann@example.com'])
+        self.assertEqual(dict(self.process().counts),
+                         {'sent': 1, 'rejected': 2})
+        [received] = self.layer.server.messages
+        self.assertEqual(received.rcpt_tos, ['ann@xn--bcher-kva.example'])
+        reasons = []
+        for name in self.files('new'):
+            if name.startswith('.reason-'):
+                with open(os.path.join(self.queue, 'new', name)) as f:
+                    reasons.append(f.read().split(', which ')[1].strip())
+        self.assertEqual(sorted(reasons), [
+            "the recipient 'jörg@example.com' needs (its local part is not"
+            " ASCII)",
+            "the sender 'shöp@example.com' needs (its local part is not"
+            " ASCII)"])
+        self.assertEqual(self.files('cur'), [])
+        self.assertEqual(dict(self.process().counts), {})  # no retry
+
     def test_looping_recipients_processor_thread(self):
         # The thread of the issue: 0.05 s interval, looped 8 times in 1.5 s.
         from zope.sendmail.queue import QueueProcessorThread
