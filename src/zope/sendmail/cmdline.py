@@ -59,7 +59,7 @@ _METAVARS = {'hostname': 'HOST', 'port': 'PORT', 'username': 'USER',
              'password': 'PASSWORD', 'tls_ca_file': 'FILE',
              'retry_factor': 'FACTOR', 'connections': 'N', 'max_messages': 'N',
              'oauth2_token': 'DOTTED_NAME', 'oauth2_token_command': 'COMMAND',
-             'lease': 'MODE'}
+             'lease': 'MODE', 'max_rate': 'RATE'}
 
 
 class HelpShown(Exception):

@@ -16,6 +16,7 @@ from zope.interface import implementer
 from zope.sendmail.addresses import wire_envelope
 from zope.sendmail.classify import classify_error
 from zope.sendmail.classify import classify_reply
+from zope.sendmail.classify import is_throttling
 from zope.sendmail.classify import refused_error
 from zope.sendmail.classify import reply_text
 from zope.sendmail.envelope import crlf
@@ -197,7 +198,10 @@ class SMTPConnection:
                 if first_use:
                     raise
                 raise _Reconnect() from None
-            if code == 421 and not first_use:
+            if code == 421 and not first_use and \
+                    not is_throttling(code, reply):
+                # A relay closing an idle connection (a 421 saying "too
+                # fast" is the relay's condition: see classify).
                 raise _Reconnect()
             if code != 250:
                 raise self._refusal(classify_reply(

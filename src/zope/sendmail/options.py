@@ -63,6 +63,17 @@ class Seconds(Float):
                                f' seconds').with_field_and_value(self, value)
 
 
+class Rate(Float):
+    """A number of messages a second: positive and finite."""
+
+    def _validate(self, value):
+        super()._validate(value)
+        if not (math.isfinite(value) and value > 0):
+            raise InvalidValue(f'{value!r} is not a positive number of'
+                               f' messages a second'
+                               ).with_field_and_value(self, value)
+
+
 class IQueueProcessorOptions(Interface):
     """How a queue processor paces its work (see `QueueProcessorThread`,
     `QueueProcessor` and `RetryPolicy`)."""
@@ -88,7 +99,14 @@ class IQueueProcessorOptions(Interface):
                     " up and set aside as rejected.")
     connections = Int(
         title="Connections", default=8, min=1, required=False,
-        description="Most SMTP connections used at once.")
+        description="Most SMTP connections used at once (fewer while the"
+                    " backlog is small or the relay refuses more).")
+    max_rate = Rate(
+        title="Most messages a second", required=False,
+        description="Never send faster than this many messages a second,"
+                    " over all connections (e.g. 14 for an Amazon SES"
+                    " account, 0.5 for Exchange Online's 30 a minute);"
+                    " no limit when unset.")
     max_messages = Int(
         title="Messages per connection", default=100, min=1, required=False,
         description="Most messages sent over one connection.")
@@ -220,7 +238,7 @@ def processor_arguments(settings):
     check_settings(get('lease_timeout'), get('lease_renew'),
                    get('lease_margin'))
     return {'interval': interval, 'retry': retry,
-            'connections': get('connections'),
+            'connections': get('connections'), 'max_rate': get('max_rate'),
             'max_messages': get('max_messages'), 'lease': get('lease'),
             'lease_timeout': get('lease_timeout'),
             'lease_renew': get('lease_renew'),

@@ -1,42 +1,40 @@
 """One pass over a mail queue: claim, send, and dispose of each message.
 
 `QueueProcessor.process` takes the oldest messages due (all of ``new/``,
-and what in ``cur/`` has reached its retry time) and sends them over up to
-``connections`` SMTP connections at once, each carrying up to
-``max_messages``.  Each message is claimed first (`claim`), so processors
-in any number of threads and processes can share a queue.  A message is
-then removed (accepted: `MailSentEvent`); set aside as ``.rejected-X`` with
-``.reason-X`` (refused for good, unreadable, or expired: `MailErrorEvent`);
-moved to ``cur/`` for a retry with backoff (failed for now); or, when some
-recipients refused it, retried for those refused for now only.  A relay
-that cannot be reached or refuses the mailer's settings blames no message:
-the pass stops and says so in its result.
+and what in ``cur/`` has reached its retry time), oldest first, and sends
+them over one SMTP connection, or more as its `RelaySchedule` allows (up
+to ``connections``, while the backlog justifies them and the relay takes
+them), each carrying up to ``max_messages``, at the schedule's pace.  Each
+message is claimed first (`claim`), so processors in any number of threads
+and processes can share a queue; `Disposition` then disposes of it by the
+outcome.  No message is blamed for the relay's conditions: a connection
+turned away lowers the concurrency (the pass goes on while one connection
+works); "too fast" puts the message back at the front of the pass's to-do
+list and slows the pace (deferred as a temporary failure only after
+``throttle_patience`` seconds); an unreachable relay, refused settings or
+a used-up quota stop the pass, which says so in its result.
 """
-import collections
 import heapq
 import logging
 import os
 import threading
 import time
 
-from zope.sendmail.claim import REJECTED
-from zope.sendmail.claim import RETRY
 from zope.sendmail.claim import claim as claim_message
-from zope.sendmail.classify import refused_text
 from zope.sendmail.connection import SingleMessageConnection
-from zope.sendmail.envelope import EnvelopeError
-from zope.sendmail.envelope import format_envelope
-from zope.sendmail.envelope import message_id_of
-from zope.sendmail.envelope import parse_envelope
-from zope.sendmail.events import MailErrorEvent
-from zope.sendmail.events import MailSentEvent
+from zope.sendmail.disposition import RELAY_CONDITIONS
+from zope.sendmail.disposition import Disposition
 from zope.sendmail.events import dispatch
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
-from zope.sendmail.interfaces import PermanentDeliveryError
 from zope.sendmail.maildir import queued_order
+from zope.sendmail.passes import Pass
+from zope.sendmail.passes import PassResult  # noqa: F401 (its old home)
+from zope.sendmail.relayinterfaces import QuotaExceededError
+from zope.sendmail.relayinterfaces import RelayBusyError
+from zope.sendmail.relayinterfaces import ThrottledError
 from zope.sendmail.retry import RetryPolicy
-from zope.sendmail.retry import RetryState
+from zope.sendmail.scheduling import RelaySchedule
 
 
 log = logging.getLogger(__name__)
@@ -49,50 +47,45 @@ def _mtime(entry):
         return 0.0  # sent by another processor meanwhile: order is moot
 
 
-class PassResult:
-    """What one pass did: counts of outcomes, the earliest time a deferred
-    message falls due (``next_due``), whether more messages were due than
-    the pass took (``more``), and ``error``: the exception that
-    stopped the pass (relay unreachable, bad settings), or None;
-    ``standby``: the pass stopped (or never began) as the queue's lease
-    is another processor's."""
-
-    def __init__(self):
-        self.counts = collections.Counter()
-        self.next_due = None
-        self.error = None
-        self.more = False
-        self.standby = False
-
-    def __repr__(self):
-        counts = ', '.join(f'{k} {v}' for k, v in sorted(self.counts.items()))
-        return f'<PassResult {counts or "nothing due"}' + (
-            f'; stopped: {self.error}>' if self.error else '>')
-
-
 class QueueProcessor:
     """Sends the messages of *maildir* (an `IMaildir`) through *mailer*.
 
-    *retry* is a `RetryPolicy`; *notify* receives the events (by default
-    the `events` dispatcher, outside this thread's transaction); *clock*
-    tells the time.  *may_send*, when given, is asked before each message
+    *connections* and *max_rate* bound the connections and the pace (see
+    `RelaySchedule`; or pass a *schedule*, an `IRelaySchedule`, kept
+    across passes); *max_messages* the messages per connection.  *retry*
+    is a `RetryPolicy`; *notify* receives the events (by default the
+    `events` dispatcher, outside this thread's transaction); *clock* tells
+    the time.  *may_send*, when given, is asked before each message
     (`IProcessorLease.may_send`); *stale_after* is `claim`'s."""
 
     def __init__(self, mailer, maildir, connections=8, max_messages=100,
                  retry=None, notify=dispatch, clock=time.time,
-                 may_send=None, stale_after=None):
+                 may_send=None, stale_after=None, max_rate=None,
+                 schedule=None):
         if connections < 1 or max_messages < 1:
             raise ValueError('connections and max_messages must be >= 1')
         self.mailer = mailer
         self.maildir = maildir
         self.connections = connections
         self.max_messages = max_messages
-        self.retry = retry or RetryPolicy()
-        self.notify = notify
+        self.schedule = schedule or RelaySchedule(connections, max_rate)
+        self.disposition = Disposition(retry or RetryPolicy(), notify,
+                                       clock)
         self.clock = clock
         self.may_send = may_send
         self.stale_after = stale_after
         self.stopping = threading.Event()
+
+    # The retry policy and the event sink live in the disposition.
+    retry = property(lambda self: self.disposition.retry)
+
+    @property
+    def notify(self):
+        return self.disposition.notify
+
+    @notify.setter
+    def notify(self, notify):
+        self.disposition.notify = notify
 
     def __repr__(self):
         return f'<QueueProcessor {self.maildir.path!r} via {self.mailer!r}>'
@@ -146,179 +139,144 @@ class QueueProcessor:
         message's sake; stops early when `stopping` is set."""
         result = PassResult()
         # What the connections carry; the rest waits for the next pass.
-        todo = collections.deque(
-            self.due(result, self.connections * self.max_messages))
-        workers = min(self.connections, len(todo))
-        if workers <= 1:
-            self._work(todo, result)
-        else:
-            name = threading.current_thread().name
-            threads = [threading.Thread(target=self._work, args=(todo, result),
-                                        name=f'{name} connection {n}',
-                                        daemon=True)
-                       for n in range(workers)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+        todo = self.due(result, self.connections * self.max_messages)
+        if todo and self.schedule.may_open(len(todo)):
+            run = Pass(self, todo, result)
+            try:
+                self._work(run)  # the first connection, in this thread
+            finally:
+                run.join()
         return result
 
-    def _work(self, todo, result):
-        """Send messages from *todo* over one connection at a time."""
-        connection, sent = None, 0
+    def _work(self, run):
+        """Open a connection (booked with the schedule) and send messages
+        from *run*'s to-do list over it, up to ``max_messages``."""
+        connection = self._open(run)
+        if connection is None:
+            return
+        sent = 0
         try:
-            while not self.stopping.is_set() and result.error is None:
+            while sent < self.max_messages and run.going():
                 if self.may_send is not None and not self.may_send():
-                    result.standby = True  # the lease is lost: no more
-                    return
-                try:
-                    path = todo.popleft()
-                except IndexError:
-                    return
-                try:
-                    claim = claim_message(path, stale_after=self.stale_after)
-                    if claim is not None and not claim.due(self.clock()):
-                        claim = claim.release()
-                except Exception:  # a bug: the thread must live on
-                    log.exception('unexpected error claiming %s', path)
-                    claim = None
-                if claim is None:
-                    result.counts['busy'] += 1
-                    continue
-                try:
-                    if connection is None:
-                        connection = self._connect(result)
-                        if connection is None:
-                            return
-                    outcome = self._deliver(claim, connection)
-                except MailerConfigurationError as e:
-                    # Reconnecting found the settings refused: no message
-                    # is to blame, and the others would fail the same way.
-                    self._stop_pass(result, e)
-                    return
-                except Exception as e:
-                    # Stop no other message, nor come back every pass.
-                    log.exception('unexpected error processing %s', path)
-                    outcome = self._defer(claim, claim.name, claim.path,
-                                          f'unexpected error: {e!r}')
-                finally:
-                    claim.release()
-                result.counts[outcome] += 1
-                sent += 1
-                if sent >= self.max_messages:
-                    connection.close()
-                    connection, sent = None, 0
+                    run.result.standby = True  # the lease is lost: no more
+                    break
+                run.grow()
+                if not self._wait_turn():
+                    break
+                path = run.take()
+                if path is None:
+                    break
+                outcome = self._attempt(run, path, connection)
+                if outcome is None:
+                    break  # the connection is lost; the message waits
+                sent += outcome != 'busy'
         finally:
-            if connection is not None:
-                connection.close()
+            connection.close()
+            self.schedule.closed()
+            run.closed()
+        run.grow()  # a fresh connection for what is left, if it pays
 
-    def _connect(self, result):
+    def _wait_turn(self):
+        """Wait for this connection's turn in the schedule's pace; False
+        when the processor is stopping."""
+        delay = self.schedule.pause()
+        while delay:
+            if self.stopping.wait(delay):
+                return False
+            delay = self.schedule.pause()
+        return True
+
+    def _open(self, run):
         connect = getattr(self.mailer, 'connect', None)
-        if connect is None:
-            return SingleMessageConnection(self.mailer)
         try:
-            return connect()
-        except MailDeliveryError as e:
-            self._stop_pass(result, e)
+            connection = SingleMessageConnection(self.mailer) \
+                if connect is None else connect()
+        except RelayBusyError as e:
+            self.schedule.refused()
+            if run.opened_alone():
+                self._stop_pass(run.result, e)  # not even one connection
+            else:
+                run.result.counts['turned away'] += 1
+                log.info('queue %s: a connection more than %s takes: %s',
+                         self.maildir.path, self.mailer, e)
             return None
+        except MailDeliveryError as e:
+            self.schedule.failed()
+            if run.opened_alone():
+                self._stop_pass(run.result, e)
+            else:
+                log.warning('queue %s: another connection failed: %s',
+                            self.maildir.path, e)
+            return None
+        except Exception as e:
+            # A bug, not the relay nor any message: stop the pass, so that
+            # the thread backs off instead of trying again at once.
+            self.schedule.failed()
+            log.exception('queue %s: unexpected error connecting through'
+                          ' %r', self.maildir.path, self.mailer)
+            self._stop_pass(run.result, e)
+            return None
+        except BaseException:
+            self.schedule.failed()
+            raise
+        self.schedule.opened()
+        run.opened()
+        return connection
+
+    def _attempt(self, run, path, connection):
+        """Claim and send the message at *path*; its outcome, or None when
+        the connection was lost."""
+        try:
+            claim = claim_message(path, stale_after=self.stale_after)
+            if claim is not None and not claim.due(self.clock()):
+                claim = claim.release()
+        except Exception:  # a bug: the thread must live on
+            log.exception('unexpected error claiming %s', path)
+            claim = None
+        if claim is None:
+            run.result.counts['busy'] += 1
+            return 'busy'
+        try:
+            outcome = self.disposition.deliver(claim, connection,
+                                               patient=run.patient(path))
+        except ThrottledError as e:
+            # Too fast: the same message again, later, slower; no attempt
+            # is counted against it (unless it waited too long: patient).
+            run.throttled(path, e)
+            self.schedule.throttled()
+            return 'throttled'
+        except RelayBusyError as e:
+            # Reconnecting (the relay had closed the connection) was
+            # turned away: the message is not to blame.
+            run.put_back(path)
+            log.info('queue %s: %s', self.maildir.path, e)
+            return None
+        except RELAY_CONDITIONS as e:
+            # Refused settings, a used-up quota: no message is to blame,
+            # and the others would fail the same way.
+            run.put_back(path)
+            self._stop_pass(run.result, e)
+            return None
+        except Exception as e:
+            # Stop no other message, nor come back every pass.
+            log.exception('unexpected error processing %s', path)
+            outcome = self.disposition.defer(claim, claim.name, claim.path,
+                                             f'unexpected error: {e!r}')
+        finally:
+            claim.release()
+        run.result.counts[outcome] += 1
+        run.progress()
+        self.schedule.sent()
+        return outcome
 
     def _stop_pass(self, result, error):
         if result.error is None:
             result.error = error
             kind = 'configuration problem' if isinstance(
-                error, MailerConfigurationError) else 'relay unavailable'
+                error, MailerConfigurationError) else 'quota used up' \
+                if isinstance(error, QuotaExceededError) else \
+                'relay throttling' if isinstance(error, ThrottledError) \
+                else 'relay unavailable' if isinstance(
+                    error, MailDeliveryError) else 'unexpected error'
             log.error('queue %s: %s, pass stopped: %s', self.maildir.path,
                       kind, error)
-
-    def _deliver(self, claim, connection):
-        try:
-            data = claim.read()
-        except FileNotFoundError:
-            return 'vanished'
-        try:
-            fromaddr, toaddrs, message = parse_envelope(data)
-        except (EnvelopeError, ValueError) as e:  # never better next time
-            return self._reject(claim, message_id_of(data) or claim.name,
-                                f'unreadable queue file {claim.name}: {e}',
-                                f'unreadable queue file {claim.path}')
-        message_id = message_id_of(message) or claim.name
-        what = (f'message {message_id} from {fromaddr} to'
-                f' {", ".join(toaddrs)}')
-        try:
-            refused = connection.send(fromaddr, toaddrs, message) or {}
-        except MailerConfigurationError:
-            raise
-        except PermanentDeliveryError as e:
-            return self._reject(claim, message_id, str(e), what)
-        except MailDeliveryError as e:
-            refused, error = dict(e.recipients), e
-        except Exception as e:
-            log.exception('%s: unexpected error while sending', what)
-            return self._defer(claim, message_id, what, e)
-        else:
-            error = None
-            if not refused:
-                claim.complete()
-                log.info('%s sent', what)
-                self.notify(MailSentEvent(message_id))
-                return 'sent'
-        return self._partly(claim, message_id, what, fromaddr, toaddrs,
-                            message, refused, error)
-
-    def _partly(self, claim, message_id, what, fromaddr, toaddrs, message,
-                refused, error):
-        """Not every recipient got the message: report those refused for
-        good, retry the others (all of them when *error* had none)."""
-        lost = {a: r for a, r in refused.items() if r[0] >= 500}
-        if lost:
-            log.error('%s: %s', what, refused_text(lost))
-            self.notify(MailErrorEvent(message_id, refused_text(lost)))
-        if error is None:
-            log.info('%s sent to the other recipients', what)
-            self.notify(MailSentEvent(message_id))
-        if not refused:
-            left, reason = list(toaddrs), error
-        else:
-            left = [a for a in toaddrs if a in refused and a not in lost]
-            reason = refused_text({a: refused[a] for a in left})
-        if not left:
-            claim.complete()
-            return 'sent'
-        rewrite = None
-        if len(left) < len(toaddrs):
-            # Those who got it must not get it again.
-            rewrite = format_envelope(fromaddr, left) + message
-        return self._defer(claim, message_id, what, reason, rewrite)
-
-    def _reject(self, claim, message_id, reason, what):
-        log.error('%s set aside as %s: %s', what, REJECTED + claim.name,
-                  reason)
-        claim.move_aside(reason)
-        self.notify(MailErrorEvent(message_id, reason))
-        return 'rejected'
-
-    def _defer(self, claim, message_id, what, error, rewrite=None):
-        now = self.clock()
-        state = self._retry_state(claim)
-        if self.retry.expired(state.queued, now):
-            days = (now - state.queued) / 86400
-            return self._reject(
-                claim, message_id, f'expired: not delivered after'
-                f' {days:.1f} days and {state.attempts + 1} attempts;'
-                f' last error: {error}', what)
-        next_attempt = state.failed(error, self.retry, now)
-        claim.defer(next_attempt, state.format(), rewrite)
-        log.warning('%s deferred (attempt %d, next in %.3g s): %s', what,
-                    state.attempts, next_attempt - now, error)
-        return 'deferred'
-
-    def _retry_state(self, claim):
-        try:
-            mtime = claim.stat().st_mtime
-        except FileNotFoundError:
-            mtime = self.clock()
-        try:
-            with open(claim.sidecar(RETRY), 'rb') as f:
-                return RetryState.parse(f.read(), claim.name, mtime)
-        except FileNotFoundError:
-            return RetryState.fresh(claim.name, mtime)

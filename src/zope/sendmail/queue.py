@@ -51,9 +51,11 @@ class QueueProcessorThread(threading.Thread):
     """Processes the queue *maildir* (or the one at *queuePath*) through
     *mailer*, in a daemon thread.
 
-    *retry*, *connections* and *max_messages* configure the passes (see
-    `QueueProcessor`); *housekeeping* is how often, in seconds, stale files
-    are cleaned up.  *lease* (``'auto'``, ``'on'`` or ``'off'``) says
+    *retry*, *connections*, *max_messages* and *max_rate* configure the
+    passes (see `QueueProcessor`); the processor keeps what it learns of
+    the relay's limits (its `RelaySchedule`) from pass to pass.
+    *housekeeping* is how often, in seconds, stale files are cleaned up.
+    *lease* (``'auto'``, ``'on'`` or ``'off'``) says
     whether this processor sends only while it holds the queue's
     `ProcessorLease` (``'auto'``: on a network file system), with
     *lease_timeout*, *lease_renew* and *lease_margin*; a standby waits.
@@ -62,7 +64,7 @@ class QueueProcessorThread(threading.Thread):
     def __init__(self, interval=3.0, mailer=None, queuePath=None,
                  maildir=None, retry=None, connections=8, max_messages=100,
                  housekeeping=3600.0, lease='auto', lease_timeout=120.0,
-                 lease_renew=10.0, lease_margin=20.0):
+                 lease_renew=10.0, lease_margin=20.0, max_rate=None):
         # 7.3's name, which sites' thread dumps and monitoring know.
         super().__init__(name='zope.sendmail.queue.QueueProcessorThread',
                          daemon=True)
@@ -76,6 +78,7 @@ class QueueProcessorThread(threading.Thread):
         self.retry = retry or RetryPolicy(interval)
         self.connections = connections
         self.max_messages = max_messages
+        self.max_rate = max_rate
         self.housekeeping = housekeeping
         self.lease_mode = {True: 'on', False: 'off', None: 'auto'}.get(
             lease, lease)
@@ -138,7 +141,7 @@ class QueueProcessorThread(threading.Thread):
                 max_messages=self.max_messages, retry=self.retry,
                 may_send=self.lease.may_send if self.lease else None,
                 stale_after=self.lease_settings['timeout'] if network
-                else None)
+                else None, max_rate=self.max_rate)
             processor.stopping = self._stopping
         return processor
 

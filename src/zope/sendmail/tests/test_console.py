@@ -171,7 +171,7 @@ class SettingsTests(ConsoleTestBase):
                 {'retry_first': 'retryFirst', 'retry_factor': 'retryFactor',
                  'retry_cap': 'retryCap', 'max_messages': 'maxMessages',
                  'lease_timeout': 'leaseTimeout', 'lease_renew': 'leaseRenew',
-                 'lease_margin': 'leaseMargin'}
+                 'lease_margin': 'leaseMargin', 'max_rate': 'maxRate'}
                 .get(option.name, option.name)]
             self.assertEqual(
                 (getattr(field, 'min', None), field.default),

@@ -174,7 +174,8 @@ class RelayWithoutSMTPUTF8Tests(InternationalTestBase):
     def test_looping_recipients_processor_thread(self):
         # The thread of the issue: 0.05 s interval, looped 8 times in 1.5 s.
         from zope.sendmail.queue import QueueProcessorThread
-        log = InstalledHandler('zope.sendmail.processor')
+        log = InstalledHandler('zope.sendmail.processor',
+                               'zope.sendmail.disposition')
         self.addCleanup(log.uninstall)
         self.queue_one('shop@example.com', LOOPED, b'Subject: x\n\ny\n')
         thread = QueueProcessorThread(queuePath=self.queue,
@@ -253,11 +254,18 @@ class UnexpectedErrorTests(InternationalTestBase):
         from zope.sendmail.processor import QueueProcessor
         self.queue_one('shop@example.com', ['ann@example.com'])
         processor = QueueProcessor(BuggyMailer(), Maildir(self.queue))
-        self.assertEqual(dict(processor.process().counts), {'deferred': 1})
-        [name] = [n for n in self.files('cur') if not n.startswith('.')]
-        self.assertIn('.retry-' + name, self.files('cur'))
-        # Not due again at once: the next pass has nothing to do.
-        self.assertEqual(dict(processor.process().counts), {})
+        # The connection is opened before any message is claimed: a bug
+        # there blames no message, and stops the pass, so that the thread
+        # backs off (the pass reports it) instead of trying again at once.
+        log = InstalledHandler('zope.sendmail.processor')
+        self.addCleanup(log.uninstall)
+        result = processor.process()
+        self.assertEqual(dict(result.counts), {})
+        self.assertIsInstance(result.error, RuntimeError)
+        self.assertEqual(len([n for n in self.files('new')
+                              if not n.startswith('.')]), 1)
+        self.assertIn('unexpected error, pass stopped',
+                      log.records[-1].getMessage())
 
 
 class BuggyMailer:

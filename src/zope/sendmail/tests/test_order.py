@@ -64,7 +64,7 @@ class OldestFirstTests(ProcessorTestBase):
         self._write(f'{base}.4242.host.2', 'fourth', base + 0.5)
         self._write(f'{base + 1}.M5P7Q2Rab.host', 'fifth', base + 1)
         self._queue(['bob@example.com'], subject='sixth')
-        result = self._makeOne(connections=1).process()
+        result = self._makeOne().process()
         self.assertEqual(result.counts['sent'], 6)
         server = self.layer.server
         subjects = [re.search(rb'Subject: (\w+)', m.data).group(1).decode()

@@ -20,7 +20,8 @@ class ProcessorTestBase(unittest.TestCase):
         self.tmp = tempfile.mkdtemp()
         self.queue = os.path.join(self.tmp, 'queue')
         self.events = []
-        self.log = InstalledHandler('zope.sendmail.processor')
+        self.log = InstalledHandler('zope.sendmail.processor',
+                                    'zope.sendmail.disposition')
         self.now = time.time()
 
     def tearDown(self):

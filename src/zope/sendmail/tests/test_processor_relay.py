@@ -55,7 +55,8 @@ class RelayProblemTests(ProcessorTestBase):
         self.layer.server.delay = 0.002
         result = self._makeOne(connections=4).process()
         self.assertEqual(result.counts['sent'], 40)
-        self.assertEqual(self.layer.server.connections, 4)
+        # More than one as the backlog justifies it, never more than 4.
+        self.assertIn(self.layer.server.connections, (2, 3, 4))
         self.assertEqual(len({m.data for m in self.layer.server.messages}),
                          40)
 

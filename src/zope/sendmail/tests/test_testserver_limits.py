@@ -2,7 +2,6 @@
 import smtplib
 import time
 
-from zope.sendmail.tests.test_testserver import MESSAGE
 from zope.sendmail.tests.test_testserver import _ServerTestCase
 from zope.sendmail.testserver import SMTPServerLayer
 

@@ -1,0 +1,168 @@
+"""Unit tests of RelaySchedule, on a clock of their own."""
+import unittest
+
+
+class Clock:
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+class RelayScheduleTests(unittest.TestCase):
+
+    def _makeOne(self, **kw):
+        from zope.sendmail.scheduling import RelaySchedule
+        self.clock = Clock()
+        return RelaySchedule(clock=self.clock, **kw)
+
+    def test_provides_interface(self):
+        from zope.interface.verify import verifyObject
+
+        from zope.sendmail.relayinterfaces import IRelaySchedule
+        self.assertTrue(verifyObject(IRelaySchedule, self._makeOne()))
+
+    def test_bad_settings(self):
+        for kw in ({'connections': 0}, {'connections': 1.5},
+                   {'max_rate': 0}, {'max_rate': float('inf')},
+                   {'max_rate': -1}, {'max_rate': '14'}):
+            with self.assertRaises(ValueError) as caught:
+                self._makeOne(**kw)
+            self.assertIn(next(iter(kw)), str(caught.exception))
+
+    def test_one_connection_first_more_for_a_backlog(self):
+        schedule = self._makeOne()
+        self.assertTrue(schedule.may_open(1))
+        self.assertFalse(schedule.may_open(100))  # one is being opened
+        schedule.opened()
+        self.assertFalse(schedule.may_open(10))   # ten go over one
+        self.assertTrue(schedule.may_open(11))
+        schedule.opened()
+        self.assertFalse(schedule.may_open(20))
+        self.assertTrue(schedule.may_open(21))
+        schedule.failed()
+        self.assertEqual(schedule.concurrency, 8)
+
+    def test_never_more_than_connections(self):
+        schedule = self._makeOne(connections=2)
+        for n in range(2):
+            self.assertTrue(schedule.may_open(1000))
+            schedule.opened()
+        self.assertFalse(schedule.may_open(1000))
+        schedule.closed()
+        self.assertTrue(schedule.may_open(1000))
+
+    def test_refusal_lowers_the_concurrency_then_it_probes_upward(self):
+        schedule = self._makeOne(probe_after=300)
+        for n in range(3):
+            self.assertTrue(schedule.may_open(1000))
+            schedule.opened()
+        self.assertTrue(schedule.may_open(1000))
+        schedule.refused()
+        self.assertEqual(schedule.concurrency, 3)
+        self.assertFalse(schedule.may_open(1000))
+        for n in range(3):
+            schedule.closed()
+        # Remembered by the next pass...
+        for n in range(3):
+            self.assertTrue(schedule.may_open(1000))
+            schedule.opened()
+        self.assertFalse(schedule.may_open(1000))
+        # ...until it probes one more, much later.
+        self.clock.now += 300
+        self.assertTrue(schedule.may_open(1000))
+        self.assertEqual(schedule.concurrency, 4)
+
+    def test_the_only_connection_refused_lowers_nothing(self):
+        schedule = self._makeOne()
+        self.assertTrue(schedule.may_open(5))
+        schedule.refused()
+        self.assertEqual(schedule.concurrency, 8)
+
+    def test_max_rate_paces_all_connections(self):
+        schedule = self._makeOne(max_rate=4)
+        self.assertEqual(schedule.pause(), 0)     # goes now
+        self.assertEqual(schedule.pause(), 0.25)  # another waits
+        self.assertEqual(schedule.pause(), 0.25)  # and another
+        self.clock.now += 0.25
+        self.assertEqual(schedule.pause(), 0)
+        self.assertEqual(schedule.pause(), 0.25)
+        self.clock.now += 10  # no burst after a lull
+        self.assertEqual(schedule.pause(), 0)
+        self.assertEqual(schedule.pause(), 0.25)
+
+    def test_a_late_turn_catches_up_half_a_turn(self):
+        schedule = self._makeOne(max_rate=4)
+        schedule.pause()
+        self.clock.now += 0.30
+        self.assertEqual(schedule.pause(), 0)
+        self.assertAlmostEqual(schedule.pause(), 0.20)
+
+    def test_no_pace_without_a_rate(self):
+        schedule = self._makeOne()
+        self.assertEqual([schedule.pause() for n in range(5)], [0] * 5)
+        self.assertIsNone(schedule.rate)
+
+    def test_throttle_learns_the_rate_the_relay_took(self):
+        schedule = self._makeOne()
+        for n in range(20):
+            schedule.pause()
+            self.clock.now += 0.02
+        schedule.throttled()  # 19 taken, then "too fast"
+        self.assertAlmostEqual(schedule.rate, 0.95 * 19)
+        self.assertAlmostEqual(schedule.pause(), 1 / schedule.rate)
+        # A throttle of a message already on its way: nothing new.
+        schedule.throttled()
+        self.assertAlmostEqual(schedule.rate, 0.95 * 19)
+        # Throttled again after the pause: twice the pause.
+        self.clock.now += 1 / schedule.rate
+        schedule.throttled()
+        self.assertAlmostEqual(schedule.pause(), 2 / schedule.rate)
+        # Accepted messages: the rate creeps up, then the pace is lifted.
+        rate = schedule.rate
+        schedule.sent()
+        self.assertGreater(schedule.rate, rate)
+        for n in range(400):
+            schedule.sent()
+        self.assertIsNone(schedule.rate)
+
+    def test_throttle_while_paced_lowers_the_rate_to_what_was_taken(self):
+        schedule = self._makeOne(max_rate=10)
+        schedule.throttled()  # nothing answered: 95 % of the rate
+        self.assertEqual(schedule.rate, 9.5)
+        self.clock.now += 1
+        for n in range(4):
+            schedule.sent()
+        self.clock.now += 0.5
+        schedule.throttled()  # 4 answered in the last second
+        self.assertEqual(schedule.rate, 0.95 * 4)
+        for n in range(2000):
+            schedule.sent()
+        self.assertEqual(schedule.rate, 10)  # never above max_rate
+
+    def test_pauses_are_bounded(self):
+        from zope.sendmail.scheduling import MAX_PAUSE
+        schedule = self._makeOne()
+        for n in range(50):
+            schedule.throttled()
+        self.assertLessEqual(schedule.pause(), MAX_PAUSE)
+
+    def test_no_growth_right_after_a_throttle_or_while_paced(self):
+        schedule = self._makeOne(max_rate=1)
+        schedule.may_open(1000)
+        schedule.opened()
+        schedule.pause()
+        schedule.pause()  # the connection waits: the pace is the limit
+        self.assertFalse(schedule.may_open(1000))
+        self.clock.now += 5
+        self.assertTrue(schedule.may_open(1000))
+        schedule.opened()
+        schedule.throttled()
+        self.assertFalse(schedule.may_open(1000))
+
+    def test_repr(self):
+        schedule = self._makeOne(connections=3, max_rate=0.5)
+        self.assertEqual(repr(schedule),
+                         '<RelaySchedule 3 of 3 connections, 0.5/s>')
