@@ -127,7 +127,8 @@ class SMTPConnection:
                 f' does not offer STARTTLS')
         provider = getattr(mailer, 'token_provider', None)
         if provider is not None:
-            xoauth2_login(smtp, mailer.username, provider, self.relay)
+            xoauth2_login(smtp, mailer.username, provider, self.relay,
+                          self.encrypted)
         elif mailer.username is not None and mailer.password is not None:
             if not smtp.has_extn('auth'):
                 raise MailerConfigurationError(

@@ -226,15 +226,17 @@ def xoauth2_response(user, token):
     return f'user={user}\x01auth=Bearer {token}\x01\x01'
 
 
-def login(smtp, user, provider, relay):
+def login(smtp, user, provider, relay, encrypted=True):
     """Authenticate the greeted *smtp* connection to *relay* (``host:port``)
-    by XOAUTH2 as *user* with a token of *provider*."""
+    by XOAUTH2 as *user* with a token of *provider*; *encrypted* says
+    whether the connection is (relays offer AUTH only then)."""
     offered = smtp.esmtp_features.get('auth', '').upper().split() \
         if smtp.has_extn('auth') else []
     if 'XOAUTH2' not in offered:
         raise MailerConfigurationError(
             f'an OAuth 2.0 token is set but the relay {relay} does not offer'
-            f' AUTH XOAUTH2 (it offers: {" ".join(offered) or "no AUTH"})')
+            f' AUTH XOAUTH2 (it offers: {" ".join(offered) or "no AUTH"}'
+            f'{"" if encrypted else " on an unencrypted connection"})')
     token, fresh = provider.token()
     while True:
         challenges = []

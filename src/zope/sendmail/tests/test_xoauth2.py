@@ -199,7 +199,8 @@ class RelayTests(XOAUTH2TestBase):
         self.assertEqual(
             str(cm.exception),
             f'an OAuth 2.0 token is set but the relay {server.host}:'
-            f'{server.port} does not offer AUTH XOAUTH2 (it offers: no AUTH)')
+            f'{server.port} does not offer AUTH XOAUTH2 (it offers: no AUTH'
+            f' on an unencrypted connection)')
         self.assertEqual(tokens.calls, 0)
         self.assertEqual(server.messages, [])
 
