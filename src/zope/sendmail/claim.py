@@ -115,7 +115,18 @@ def _claim(path, lock_path, sending, stale_after, opened):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(opened.pop())
-        return None  # a live processor of ours is sending it
+        if stale_after is None:
+            return None  # a live processor of ours is sending it
+        # Old enough to be past the lease: the lock of an NFSv3 client
+        # that never came back, never released.  Replace the claim.
+        log.warning('breaking the claim on %s, locked for %d s by a'
+                    ' processor presumed dead', path,
+                    time.time() - mine.st_mtime)
+        for stale in (lock_path, sending):
+            if _owns(stale, _identity(mine)) or stale == sending and \
+                    _older(stale, stale_after):
+                _unlink(stale)
+        return _claim(path, lock_path, sending, None, opened)
     if left_over:
         try:
             here = os.stat(lock_path)
@@ -156,6 +167,13 @@ def _claim(path, lock_path, sending, stale_after, opened):
         _unlink(sending)
     result.release()
     return None
+
+
+def _older(path, age):
+    try:
+        return time.time() - os.lstat(path).st_mtime >= age
+    except FileNotFoundError:
+        return False
 
 
 def _identity(stat):

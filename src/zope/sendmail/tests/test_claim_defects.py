@@ -110,6 +110,30 @@ class ClaimDefectTests(QueueTestBase):
         self.assertIsNotNone(claim)
         claim.release()
 
+    def test_lock_never_released_is_broken_past_the_bound(self):
+        # An NFSv3 client holding the NLM lock died for good: the lock
+        # stays; on a network file system its claim is replaced by age.
+        import fcntl
+        path = self.message()
+        name = os.path.basename(path)
+        lock = os.path.join(self.new, '.claim-' + name)
+        sending = os.path.join(self.new, '.sending-' + name)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        self.addCleanup(os.close, fd)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.link(path, sending)
+        self.assertIsNone(self.claim(path))
+        self.assertIsNone(self.claim(path, stale_after=60))
+        old = time.time() - 61
+        for stale in (lock, sending):
+            os.utime(stale, (old, old), follow_symlinks=False)
+        claim = self.claim(path, stale_after=60)
+        self.assertIsNotNone(claim)
+        self.assertNotEqual(os.stat(lock).st_ino, os.fstat(fd).st_ino)
+        self.assertIn('breaking the claim', str(self.log))
+        claim.release()
+        self.assertEqual(self.dotfiles(), [])
+
     def test_deferred_message_due_time_read_afresh(self):
         path = self.message(sub='cur')
         later = time.time() + 600
