@@ -13,8 +13,8 @@ prove nothing); the file is written through a temporary file and a
   from the file server, it stops sending by itself (self-fencing).
 - A standby takes the lease over when it has seen the file's content
   unchanged for *timeout* seconds on its own clock (no clock sync needed),
-  when the file is absent, or at once when its holder is provably dead (on
-  this host with its pid gone, or on this host before a reboot).  Of
+  when the file is absent, or at once when its holder is provably dead (it
+  ran under this very kernel and pid namespace, and its pid is gone).  Of
   several standbys, the one that creates ``.processor-lease.taken-<hash
   of the content>`` exclusively takes over; the others wait again.
 
@@ -166,14 +166,13 @@ class ProcessorLease:
         return self._take_over(data, fields, start - self._observed[1], start)
 
     def _dead(self, fields):
-        """Whether the holder is provably dead: on this host, either its
-        pid is gone or the host rebooted since it wrote."""
-        if fields.get('host') != self.me['host']:
-            return False
-        if fields.get('boot_id') != self.me['boot_id']:
-            return bool(self.me['boot_id'])
-        if fields.get('pidns') != self.me['pidns'] or \
-                fields.get('token') == self.token:
+        """Whether the holder is provably dead: it ran under this very
+        kernel (same boot id: host names may collide, cloned VMs share
+        them) and pid namespace, and its pid is gone.  A holder from
+        before a reboot is not: another host may have the same name."""
+        if not self.me['boot_id'] or fields.get('token') == self.token or \
+                [fields.get(k) for k in ('host', 'boot_id', 'pidns')] != \
+                [self.me[k] for k in ('host', 'boot_id', 'pidns')]:
             return False
         try:
             os.kill(int(fields.get('pid', '')), 0)
