@@ -24,7 +24,7 @@ from zope.sendmail.leasefile import check_settings
 from zope.sendmail.maildir import Maildir
 from zope.sendmail.netfs import file_system
 from zope.sendmail.orphans import remove_orphans
-from zope.sendmail.processor import PassResult
+from zope.sendmail.passes import PassResult
 from zope.sendmail.processor import QueueProcessor
 from zope.sendmail.retry import RetryPolicy
 
