@@ -35,14 +35,22 @@ killed mid-send is therefore taken over on the next pass; only a 7.3 claim
 waits the 3 hours 7.3 itself waits.  On a network file system a lock proves
 nothing about its holder (NFS ``nolock``, a lease lost in a network cut), so
 a left-over claim is taken over only when older than *stale_after*.
+
+Without ``fcntl`` (Windows) `claim` is `zope.sendmail.linkclaim.claim`:
+7.3's hard links alone.
 """
-import fcntl
 import logging
 import os
 import time
 
 from zope.sendmail.privatefiles import write_atomically
 from zope.sendmail.privatefiles import write_private
+
+
+try:
+    import fcntl
+except ImportError:  # Windows: see the end of this module
+    fcntl = None
 
 
 log = logging.getLogger(__name__)
@@ -296,3 +304,8 @@ def _owns(path, identity):
         return _identity(os.lstat(path)) == identity
     except FileNotFoundError:
         return False
+
+
+if fcntl is None:
+    # The claim strategy, chosen once: without flock, 7.3's hard links.
+    from zope.sendmail.linkclaim import claim  # noqa: E402,F401,F811

@@ -7,7 +7,6 @@ processor thread calls `remove_orphans` now and then (hourly by default);
 it never touches a claim that is still locked, nor a file young enough to
 belong to a message being moved.
 """
-import fcntl
 import logging
 import os
 import time
@@ -18,6 +17,11 @@ from zope.sendmail.claim import SENDING
 
 
 log = logging.getLogger(__name__)
+
+try:
+    import fcntl
+except ImportError:  # Windows: its claims take no lock (linkclaim)
+    fcntl = None
 
 
 def remove_orphans(directory, min_age=300, now=None):
@@ -42,7 +46,7 @@ def remove_orphans(directory, min_age=300, now=None):
         try:
             if now - entry.stat().st_mtime < min_age:
                 continue
-            if prefix == CLAIM:
+            if prefix == CLAIM and fcntl is not None:
                 # Opened for writing: NFS refuses an exclusive lock on a
                 # descriptor opened read-only (EBADF).
                 fd = os.open(entry.path, os.O_RDWR | os.O_CLOEXEC)

@@ -13,6 +13,9 @@ import threading
 from zope.sendmail.maildir import Maildir
 
 
+_CLOEXEC = getattr(os, 'O_CLOEXEC', 0)  # not on Windows
+
+
 def _unlink(path):
     try:
         os.unlink(path)
@@ -39,7 +42,7 @@ def write_atomically(path, data, sync=False):
     directory, name = os.path.split(path)
     tmp = os.path.join(directory, f'.tmp-{os.getpid()}-'
                                   f'{threading.get_ident()}-{name}')
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
     try:
         fd = os.open(tmp, flags, 0o600)
     except FileExistsError:
@@ -54,7 +57,9 @@ def write_atomically(path, data, sync=False):
     finally:
         os.close(fd)
     try:
-        os.rename(tmp, path)
+        # replace, not rename: the same on POSIX, and Windows's rename
+        # refuses an existing target (a .retry-X written again).
+        os.replace(tmp, path)
     except OSError:
         _unlink(tmp)
         raise
