@@ -7,9 +7,13 @@ exactly once, and only from the holder of the lease.
 """
 import collections
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import time
 
+from zope.sendmail.tests.support import child_env
 from zope.sendmail.tests.support import wait_until
 from zope.sendmail.tests.test_lease import write_lease
 from zope.sendmail.tests.test_processes import ProcessTestBase
@@ -20,6 +24,13 @@ from zope.sendmail.tests.test_processes import ProcessTestBase
 LEASE = ('--lease', 'on', '--lease-timeout', 3, '--lease-renew', 0.1,
          '--lease-margin', 0.6, '--interval', 0.1)
 WAIT = 60  # the bound of every wait below, never reached when all is well
+
+
+def _killpg(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # gone already
 
 
 class LeaseProcessTests(ProcessTestBase):
@@ -78,6 +89,35 @@ class LeaseProcessTests(ProcessTestBase):
         self.assertIn('took over the processor lease of', self.stderr(second))
         self.assertIn(f'pid {first.pid}', self.stderr(second))
         self.assertTrue(wait_until(lambda: self.listing()[0] == [], WAIT))
+        self.assertOnce(ids)
+
+    def test_sigkilled_holder_elsewhere_is_replaced_after_the_bound(self):
+        # A holder in another pid namespace is not provably dead to us (as
+        # one on another host): its standby waits for the bound.
+        if shutil.which('unshare') is None or subprocess.run(
+                ['unshare', '--pid', '--fork', 'true'],
+                stderr=subprocess.DEVNULL).returncode != 0:
+            self.skipTest('cannot make a pid namespace (unshare, as root)')
+        args = ['-m', 'zope.sendmail.tests.processor_main', self.queue,
+                self.server.host, str(self.server.port), *map(str, LEASE)]
+        errpath = os.path.join(self.tmp, 'namespaced.stderr')
+        with open(errpath, 'wb') as err:
+            holder = subprocess.Popen(
+                ['unshare', '--pid', '--fork', sys.executable, *args],
+                env=child_env(), stdin=subprocess.DEVNULL, stderr=err,
+                stdout=subprocess.DEVNULL, cwd=self.tmp,
+                start_new_session=True)
+        self.addCleanup(holder.wait, WAIT)
+        self.addCleanup(_killpg, holder.pid)
+        self.assertTrue(wait_until(lambda: self.holder().get('pid') == '1',
+                                   WAIT), errpath)
+        standby = self.processor(*LEASE)
+        _killpg(holder.pid)
+        killed = time.monotonic()
+        ids = self.fill(3)
+        self.wait_for_mail(3, standby)
+        self.assertGreaterEqual(time.monotonic() - killed, 2.5)
+        self.assertIn('took over the processor lease of', self.stderr(standby))
         self.assertOnce(ids)
 
     def test_holder_that_loses_its_lease_stops_sending(self):
