@@ -20,10 +20,12 @@ from zope.schema import Int
 from zope.schema import Password
 from zope.schema import TextLine
 
-# The storage's contracts have a module of their own; 7.3 had them here.
+# The storage's contracts (7.3 had them here) and the lease's have modules
+# of their own.
 from zope.sendmail.maildir_interfaces import IMaildir  # noqa
 from zope.sendmail.maildir_interfaces import IMaildirFactory  # noqa
 from zope.sendmail.maildir_interfaces import IMaildirMessageWriter  # noqa
+from zope.sendmail.lease_interfaces import IProcessorLease  # noqa
 
 
 _ = MessageFactory('zope')
@@ -230,39 +232,6 @@ class IOAuth2TokenProvider(Interface):
 
     def refused(token):
         """The relay refused *token*: `token` must not give it again."""
-
-
-class IProcessorLease(Interface):
-    """The right to be the one active processor of a shared queue.
-
-    Used by a `IMailQueueProcessor` on a network file system (or when
-    forced): it sends only while `may_send` says so.  The holder renews
-    the lease file every ``renew`` seconds from a heartbeat thread; a
-    standby takes it over once it has seen it unchanged for ``timeout``
-    seconds, or at once when it is absent or its holder provably dead.
-    Writers (deliveries) never consult it.
-    """
-
-    path = Attribute("The lease file, in the queue directory.")
-
-    def acquire():
-        """Look at the lease once: return True if this processor holds it
-        now (kept, created or taken over), False while it is a standby.
-        Never blocks longer than one read and one write of the file."""
-
-    def may_send():
-        """Whether a message may be started now: the lease is held and its
-        last renewal started less than ``(timeout - margin) / 2`` seconds
-        ago.  Called before each message; never touches the file system,
-        so it answers even while a hard NFS mount hangs."""
-
-    def start():
-        """Start the heartbeat thread (renewing, or acquiring as a
-        standby); harmless when started already."""
-
-    def stop(timeout=None):
-        """Stop the heartbeat and remove the lease file if it is still
-        this processor's own, so that a standby takes over at once."""
 
 
 class IMailEvent(Interface):
