@@ -29,15 +29,12 @@ for a message::
              |no
         release: 7.3 is sending X
 
-Releasing removes ``.sending-X`` and then ``.claim-X`` (each only if it is
-still the claim's own file), and closes the lock.  A claim of a processor
-killed mid-send is therefore taken over on the next pass; only a 7.3 claim
-waits the 3 hours 7.3 itself waits.  On a network file system a lock proves
-nothing about its holder (NFS ``nolock``, a lease lost in a network cut), so
-a left-over claim is taken over only when older than *stale_after*.
-
-Without ``fcntl`` (Windows) `claim` is `zope.sendmail.linkclaim.claim`:
-7.3's hard links alone.
+Releasing removes ``.sending-X``, then ``.claim-X`` (each only if still its
+own), and closes the lock.  A claim of a processor killed mid-send is taken
+over on the next pass; only a 7.3 claim waits 7.3's 3 hours.  On a network
+file system a lock proves nothing (NFS ``nolock``, a lease lost in a network
+cut): a claim is taken over only when older than *stale_after*.  Without
+``fcntl`` (Windows) `claim` is `zope.sendmail.linkclaim.claim`: 7.3's links.
 """
 import logging
 import os
@@ -67,19 +64,17 @@ def _unlink(path):
     try:
         os.unlink(path)
     except FileNotFoundError:
-        # Someone else (a cleaner, an operator) removed it: fine.
-        pass
+        pass  # someone else (a cleaner, an operator) removed it: fine
 
 
 def claim(path, stale_after=None):
     """Claim the message at *path*; return a `Claim`, or None when another
-    processor holds it, it is gone, or the file system refused (an OSError
-    of any kind is logged here, never raised: a caller must not die of one
-    message's trouble).
+    processor holds it, it is gone, or the file system refused (any OSError
+    is logged here, never raised: no caller may die of one message).
 
-    *stale_after* (seconds) is for network file systems, where a lock that
-    can be taken is no proof that its holder is dead: a claim left behind
-    is then taken over only when its lock file is that old.
+    *stale_after* (seconds) is for network file systems, where a lock
+    proves nothing about its holder: a claim left behind (or locked) is
+    then taken over only once its lock file is that old.
     """
     directory, name = os.path.split(path)
     lock_path = os.path.join(directory, CLAIM + name)
@@ -135,20 +130,14 @@ def _claim(path, lock_path, sending, stale_after, opened):
                     _older(stale, stale_after):
                 _unlink(stale)
         return _claim(path, lock_path, sending, None, opened)
-    if left_over:
-        try:
-            here = os.stat(lock_path)
-        except FileNotFoundError:
-            here = None
-        if here is None or (here.st_dev, here.st_ino) != (mine.st_dev,
-                                                          mine.st_ino):
-            # The holder released (and removed) it between our open and
-            # our lock: what we locked is no longer the claim.  Next pass.
-            os.close(opened.pop())
-            return None
+    if left_over and not _owns(lock_path, _identity(mine)):
+        # The holder released (and removed) it between our open and our
+        # lock: what we locked is no longer the claim.  Next pass.
+        os.close(opened.pop())
+        return None
     # The lock file stays empty: one with data costs a block to free at
     # every release, which is slow on some file systems.
-    result = Claim(path, fd, lock_path, sending, (mine.st_dev, mine.st_ino))
+    result = Claim(path, fd, lock_path, sending, _identity(mine))
     opened[-1] = result
     for attempt in range(3):
         try:
@@ -175,17 +164,6 @@ def _claim(path, lock_path, sending, stale_after, opened):
         _unlink(sending)
     result.release()
     return None
-
-
-def _older(path, age):
-    try:
-        return time.time() - os.lstat(path).st_mtime >= age
-    except FileNotFoundError:
-        return False
-
-
-def _identity(stat):
-    return stat.st_dev, stat.st_ino
 
 
 class Claim:
@@ -274,10 +252,9 @@ class Claim:
 
     def release(self):
         """Give up the claim, leaving the message where it is; return None.
-        Only what
-        is still this claim's own is removed: a holder that lost its claim
-        (on NFS, after a network cut longer than the lease) must not remove
-        the files of the next holder."""
+        Only what is still this claim's own is removed: a holder that lost
+        its claim (on NFS, after a network cut longer than the lease) must
+        not remove the files of the next holder."""
         if self._fd is None:
             return
         try:
@@ -298,10 +275,21 @@ class Claim:
             self._fd = None
 
 
+def _identity(stat):
+    return stat.st_dev, stat.st_ino
+
+
 def _owns(path, identity):
     """Whether the file at *path* is still the one of *identity*."""
     try:
         return _identity(os.lstat(path)) == identity
+    except FileNotFoundError:
+        return False
+
+
+def _older(path, age):
+    try:
+        return time.time() - os.lstat(path).st_mtime >= age
     except FileNotFoundError:
         return False
 
