@@ -134,7 +134,10 @@ class DirectBatch:
         if not items:
             return  # all rolled back to a savepoint: nothing to connect for
         if hasattr(self.mailer, 'connect'):
-            self.connection = self.mailer.connect()
+            # The connection the last transaction left, where the mailer
+            # keeps one (SMTPMailer.cached_connect).
+            self.connection = getattr(self.mailer, 'cached_connect',
+                                      self.mailer.connect)()
         else:
             # A mailer with only the IMailer methods: it prepares one send,
             # driven as the queue processor drives it.

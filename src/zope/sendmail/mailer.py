@@ -2,7 +2,9 @@
 
 `SMTPMailer` holds how to reach and talk to a relay (host, port, TLS,
 credentials, timeout, certificate checks) and opens connections to it
-(`zope.sendmail.connection`), each carrying any number of messages.  Every
+(`zope.sendmail.connection`), each carrying any number of messages; for
+direct deliveries it keeps one idle connection between transactions
+(`cached_connect`, `zope.sendmail.connectioncache`).  Every
 failure leaves as a `MailDeliveryError` subclass saying whether it is
 permanent, temporary or a configuration problem.  This module knows nothing
 of queues or transactions.
@@ -16,6 +18,7 @@ from zope.interface import implementer
 
 from zope.sendmail.classify import reply_text
 from zope.sendmail.connection import SMTPConnection
+from zope.sendmail.connectioncache import ConnectionCache
 from zope.sendmail.interfaces import ISMTPMailer
 from zope.sendmail.oauth2 import make_provider
 
@@ -94,6 +97,27 @@ class SMTPMailer:
         connection = SMTPConnection(self)
         connection.open()
         return connection
+
+    #: Seconds a direct delivery's connection is kept open for the next
+    #: transaction (see `cached_connect`).
+    connection_cache_time = 2.0
+
+    @property
+    def connection_cache(self):
+        """This mailer's `ConnectionCache` (``clear()`` closes the idle
+        connection now)."""
+        cache = self.__dict__.get('_connection_cache')
+        if cache is None:
+            cache = self.__dict__.setdefault(
+                '_connection_cache',
+                ConnectionCache(self.connect, self.connection_cache_time))
+        return cache
+
+    def cached_connect(self):
+        """A connection from `connection_cache`: the one the last
+        transaction left if it is fresh, else a new one; ``close()`` gives
+        it back.  What a direct delivery uses."""
+        return self.connection_cache.acquire()
 
     # The 7.3 protocol: vote() opens a connection that the next send() of
     # the same thread uses and closes; send() alone opens its own.

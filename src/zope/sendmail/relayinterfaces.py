@@ -1,11 +1,13 @@
-"""The contracts of a relay's limits: its conditions and the schedule.
+"""The contracts of a relay's limits: its conditions, the schedule, reuse.
 
 A relay that limits how many connections or messages it takes says so in
 its replies.  `classify` turns those replies into the exceptions below, all
 `TemporaryDeliveryError` subclasses (so code that only knows 7.3's classes
 retries them); a queue processor tells an `IRelaySchedule` what happened
 and asks it how many connections to use and how fast to send, as Postfix's
-queue manager decides for its delivery agents.  Kept apart from
+queue manager decides for its delivery agents.  An `IConnectionCache`
+keeps a connection open between a direct delivery's transactions.  Kept
+apart from
 `zope.sendmail.interfaces`, which holds the package's other contracts.
 """
 from zope.interface import Attribute
@@ -90,3 +92,28 @@ class IRelaySchedule(Interface):
     def throttled():
         """The relay said "too fast" (`ThrottledError`): the pace slows
         down and every connection pauses."""
+
+
+class IConnectionCache(Interface):
+    """Keeps one idle connection of a mailer for its next user.
+
+    Used by a direct delivery (through ``SMTPMailer.cached_connect``), so
+    that a transaction does not open a connection of its own; never by a
+    queue processor, whose schedule counts its connections.
+    """
+
+    idle = Attribute("Seconds an idle connection is kept, at most.")
+
+    def acquire():
+        """An `IMailerConnection` for the caller alone: the idle one if it
+        has been idle less than `idle` seconds (the relay may still have
+        closed it: its next ``send`` reconnects), else a new one (raising
+        as ``connect`` does).  Its ``close()`` gives it back to the cache,
+        or closes it when a ``send`` raised on it."""
+
+    def expire():
+        """Close the idle connection if its time is up; return when it is
+        up, or None when no connection is idle any more."""
+
+    def clear():
+        """Close the idle connection now (QUIT); harmless when none."""

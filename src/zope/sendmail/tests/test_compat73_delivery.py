@@ -62,6 +62,8 @@ class CompatTestBase(unittest.TestCase):
         self.addCleanup(transaction.abort)
         from zope.sendmail.events import dispatcher
         self.addCleanup(dispatcher.stop)
+        from zope.sendmail.connectioncache import clear_all
+        self.addCleanup(clear_all)  # the idle connection, its thread
 
     def _direct(self, mailer):
         from zope.sendmail.delivery import DirectMailDelivery

@@ -7,6 +7,7 @@ import unittest
 import transaction
 from zope.testing.loggingsupport import InstalledHandler
 
+from zope.sendmail.connectioncache import clear_all
 from zope.sendmail.testserver import SMTPServerLayer
 from zope.sendmail.tests.support import RefusingDataManager
 
@@ -34,6 +35,7 @@ class DirectMailDeliveryTests(unittest.TestCase):
         server = self.layer.server
         if mailer is None:
             mailer = SMTPMailer(server.host, server.port, timeout=5)
+        self.addCleanup(clear_all)  # the connection it keeps, its thread
         return self._getTargetClass()(mailer, **kw)
 
     def _send(self, delivery, subject, toaddrs=('bob@example.com',)):
@@ -82,13 +84,16 @@ class DirectMailDeliveryTests(unittest.TestCase):
         self.assertIn('message %s from alice@example.com to bob@example.com'
                       ' sent' % ids[0], self._messages('INFO')[0])
 
-    def test_successive_transactions_each_close(self):
+    def test_successive_transactions_reuse_one_connection(self):
         server = self.layer.server
         delivery = self._makeOne()
         for i in range(3):
             self._send(delivery, 'm%d' % i)
             transaction.commit()
-        self.assertEqual(server.connections, 3)
+        self.assertEqual(server.connections, 1)
+        self.assertEqual(server.open_connections, 1)  # idle, for the next
+        self.assertEqual(len({m.connection for m in server.messages}), 1)
+        delivery.mailer.connection_cache.clear()
         server.wait_until_idle()
 
     def test_unreachable_relay_aborts_the_transaction(self):

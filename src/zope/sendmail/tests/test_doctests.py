@@ -134,8 +134,10 @@ def setUp(test):
 
 
 def tearDown(test):
+    from zope.sendmail.connectioncache import clear_all
     from zope.sendmail.events import dispatcher
     dispatcher.stop()
+    clear_all()
     transaction.abort()
     shutil.rmtree(test.globs['tmp'])
 

@@ -55,6 +55,8 @@ class AfterCommitTests(unittest.TestCase):
         self.addCleanup(zope.event.subscribers.__setitem__, slice(None),
                         self.saved)
         self.addCleanup(dispatcher.stop)
+        from zope.sendmail.connectioncache import clear_all
+        self.addCleanup(clear_all)  # the idle connection, its thread
         self.addCleanup(transaction.abort)
         server = self.layer.server
         self.mailer = SMTPMailer(server.host, server.port, timeout=5)
