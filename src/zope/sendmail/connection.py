@@ -9,7 +9,6 @@ failure leaves as a classified `MailDeliveryError` (see `classify`).
 """
 import logging
 import smtplib
-import warnings
 
 from zope.interface import implementer
 
@@ -20,6 +19,7 @@ from zope.sendmail.classify import is_throttling
 from zope.sendmail.classify import refused_error
 from zope.sendmail.classify import reply_text
 from zope.sendmail.envelope import crlf
+from zope.sendmail.imailer import SingleMessageConnection  # noqa: F401
 from zope.sendmail.interfaces import GreetingRefusedError
 from zope.sendmail.interfaces import IMailerConnection
 from zope.sendmail.interfaces import MailDeliveryError
@@ -251,50 +251,3 @@ class SMTPConnection:
             log.debug('QUIT to %s failed: %s', self.relay, e)
         finally:
             self._discard()
-
-
-@implementer(IMailerConnection)
-class SingleMessageConnection:
-    """A connection for a mailer with only the `IMailer` methods: each
-    message goes through ``mailer.send``.  The one place that drives such
-    mailers, for direct delivery and the queue processor alike: as 7.3
-    did, a ``vote`` or ``abort`` that is None is skipped, and a missing
-    ``vote`` is skipped with a DeprecationWarning."""
-
-    def __init__(self, mailer):
-        self.mailer = mailer
-        self._voted = False
-
-    def vote(self, fromaddr, toaddrs, message):
-        """Let the mailer prepare to send (direct delivery's vote)."""
-        try:
-            vote = self.mailer.vote
-        except AttributeError:
-            warnings.warn(f'the mailer {self.mailer!r} has no vote method;'
-                          f' sending without a vote', DeprecationWarning)
-            return
-        if vote is not None:
-            vote(fromaddr, toaddrs, message)
-            self._voted = True
-
-    def send(self, fromaddr, toaddrs, message):
-        self._voted = False  # the send uses what the vote prepared
-        try:
-            return self.mailer.send(fromaddr, toaddrs, message)
-        except smtplib.SMTPRecipientsRefused as e:
-            raise refused_error(e.recipients) from e
-        except smtplib.SMTPResponseException as e:
-            raise classify_reply(e.smtp_code, e.smtp_error, 'refused') from e
-        except Exception as e:
-            error = classify_error(e, f'sending via {self.mailer!r}',
-                                   self.mailer)
-            if error is e:
-                raise
-            raise error from e
-
-    def close(self):
-        """Give up what a vote prepared and no send used."""
-        abort = getattr(self.mailer, 'abort', None)
-        if self._voted and abort is not None:
-            self._voted = False
-            abort()

@@ -14,7 +14,6 @@ from zope.interface import implementer
 from zope.sendmail import startup
 from zope.sendmail.classify import refused_text
 from zope.sendmail.classify import reply_text
-from zope.sendmail.connection import SingleMessageConnection
 from zope.sendmail.datamanager import MailDataManager
 from zope.sendmail.envelope import check_address
 from zope.sendmail.envelope import check_recipients
@@ -22,6 +21,7 @@ from zope.sendmail.envelope import format_envelope
 from zope.sendmail.events import MailErrorEvent
 from zope.sendmail.events import MailSentEvent
 from zope.sendmail.events import dispatch
+from zope.sendmail.imailer import SingleMessageConnection
 from zope.sendmail.interfaces import IDirectMailDelivery
 from zope.sendmail.interfaces import IQueuedMailDelivery
 from zope.sendmail.interfaces import MailDeliveryError
