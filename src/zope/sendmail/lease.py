@@ -65,6 +65,7 @@ class ProcessorLease:
         self._renewed_at = None  # clock at the start of the last renewal
         self._observed = None    # (content, clock when first seen)
         self._standby_logged = False
+        self._trouble = None  # the last error looking at the file
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._thread = None
@@ -116,11 +117,15 @@ class ProcessorLease:
                 self._lose(f'could not renew the processor lease for'
                            f' {self.clock() - self._renewed_at:.0f} s')
             try:
-                return self._acquire()
+                result, self._trouble = self._acquire(), None
+                return result
             except OSError as e:
-                # The file server may come back: stay a standby meanwhile.
-                log.warning('queue %s: cannot look at the processor lease:'
-                            ' %s', self.queue_path, e)
+                # The file server may come back: stay a standby meanwhile,
+                # saying so once per kind of trouble, not at every look.
+                if str(e) != self._trouble:
+                    self._trouble = str(e)
+                    log.warning('queue %s: cannot look at the processor'
+                                ' lease: %s', self.queue_path, e)
                 return False
 
     def _acquire(self):

@@ -182,6 +182,14 @@ class LeaseTests(unittest.TestCase):
         write_lease(self.queue, pid='999999999')  # on another host
         self.assertFalse(self.lease().acquire())
 
+    def test_trouble_with_the_file_is_logged_once(self):
+        lease = self.lease()
+        os.rmdir(self.queue)  # the file server's export went away, say
+        self.assertEqual([lease.acquire(), lease.acquire()], [False, False])
+        self.assertEqual(str(self.log).count('cannot look at the'), 1)
+        os.mkdir(self.queue)
+        self.assertTrue(lease.acquire())
+
     def test_stop_releases_only_its_own(self):
         holder, standby = self.lease(), self.lease()
         holder.acquire()
