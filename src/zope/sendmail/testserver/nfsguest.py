@@ -34,15 +34,16 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
-mkdir -p /run/host /run/m/lib/modules /run/q
+# Not over /tmp: a checkout there must stay visible.
+mkdir -p /run/host /run/m/lib/modules /run/q /run/tmp
+export TMPDIR=/run/tmp
 mount -t hostfs -o "$GUEST_DIR" none /run/host
 exec >/run/host/init.log 2>&1
 . /run/host/env.sh
 hostname "$GUEST_NAME"
 mount -t hostfs -o "$MODULES" none /run/m/lib/modules
-modprobe -d /run/m nfsv4 nfs4_unique_id="$GUEST_NAME" &&
-    modprobe -d /run/m nfsv3
+modprobe -d /run/m nfs nfs4_unique_id="$GUEST_NAME" &&
+    modprobe -d /run/m nfsv4 && modprobe -d /run/m nfsv3
 ip link set lo up
 ip addr add "$NFS_IP/24" dev vec0 && ip link set vec0 up
 ip addr add "$SMTP_IP/24" dev vec1 && ip link set vec1 up

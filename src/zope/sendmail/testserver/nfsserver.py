@@ -38,8 +38,12 @@ EXPORT {{
     Export_Id = 1; Path = {export}; Pseudo = /export;
     Access_Type = RW; Squash = No_Root_Squash; SecType = sys;
     Protocols = 3, 4; Transports = TCP;
+    # The host writes into the export behind ganesha's back (the test's
+    # deliveries): no attributes or directory entries from its cache.
+    Attr_Expiration_Time = 0;
     FSAL {{ Name = VFS; }}
 }}
+MDCACHE {{ Use_Getattr_Directory_Invalidation = true; }}
 LOG {{ Default_Log_Level = EVENT; }}
 '''
 
