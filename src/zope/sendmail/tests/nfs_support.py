@@ -20,6 +20,7 @@ from email.message import EmailMessage
 import transaction
 
 from zope.sendmail.delivery import QueuedMailDelivery
+from zope.sendmail.events import dispatcher
 from zope.sendmail.maildir import Maildir
 from zope.sendmail.testserver.nfs import NFSLayer
 from zope.sendmail.tests.support import child_env
@@ -88,6 +89,8 @@ class ProcessorTestCase(NFSTestCase):
         super().setUp()
         transaction.abort()
         self.addCleanup(transaction.abort)
+        # Events outside a processor thread go through the dispatcher's.
+        self.addCleanup(dispatcher.stop)
         self.queue = self.queue_file('queue')
         Maildir(self.queue, create=True)
         self.delivery = QueuedMailDelivery(self.queue)
