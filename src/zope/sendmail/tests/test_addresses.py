@@ -1,5 +1,6 @@
 """Tests of the wire form of addresses: IDNA 2008 domains, SMTPUTF8."""
 import unittest
+from email.utils import getaddresses
 
 
 class EncodeDomainTests(unittest.TestCase):
@@ -123,9 +124,17 @@ class SendChecksTests(unittest.TestCase):
         cases = [
             ['Ann <ann@example.com>', 'jü@example.com'],
             ['Jörg <jörg@bücher.example>', '"Doe, Jo" <jo@x.org>'],
-            ['ann@example.com (Ann, Bob)', 'c@d.org'],
             ['"Ünïcödé, Name" <u@x.org>', 'shöp@example.com'],
         ]
+        # A comma in a comment: Python 3.13's strict email parser (the
+        # CVE-2023-27043 fix) does not read it as one address, so there
+        # send() refuses it; the parsers before read it back.
+        comment = ['ann@example.com (Ann, Bob)', 'c@d.org']
+        if getaddresses([comment[0]]) == [('', '')]:
+            with self.assertRaisesRegex(ValueError, 'not a single e-mail'):
+                check_recipients(comment)
+        else:
+            cases.append(comment)
         for toaddrs in cases:
             data = format_envelope('shöp@bücher.example',
                                    check_recipients(toaddrs)) + b'body'
