@@ -232,7 +232,7 @@ def main(argv=None):
     rows = [
         ('1', f'drain {n1}, 8 connections', f'{max(ours1):.0f} msg/s',
          'raw smtplib, one connection', f'{max(raw1):.0f} msg/s',
-         f'{r1:.0%}', '>= 80%', r1 >= 0.8),
+         f'{r1:.0%}', '>= 130%', r1 >= 1.3),
         ('2', f'drain {n2}, relay 10 ms/reply', f'{ours2:.1f} msg/s',
          '7.3: a connection per message', f'{raw2:.1f} msg/s',
          f'{ours2 / raw2:.1f}x', '>= 10x', ours2 / raw2 >= 10),

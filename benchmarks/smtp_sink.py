@@ -1,12 +1,18 @@
 """A fast SMTP sink for the benchmarks: accepts every message, keeps none.
 
-Run as a script (``smtp_sink.py [DELAY]``), it listens on 127.0.0.1 on a
-free port and prints ``PORT <number>`` on stdout once it accepts
-connections.  With a DELAY (seconds) it waits that long before every reply,
-like a relay far away.  A ``REPORT`` line on stdin makes it print, as JSON,
-each Message-Id received since the last report with its count and the
-``time.time()`` of its first arrival.  It exits on EOF on stdin or on
-SIGTERM, printing ``RECEIVED <count>`` (messages accepted) last.  It uses
+Run as a script (``smtp_sink.py [DELAY [CONNECTIONS [RATE]]]``), it
+listens on 127.0.0.1 on a free port and prints ``PORT <number>`` on stdout
+once it accepts connections.  With a DELAY (seconds) it waits that long
+before every reply, like a relay far away.  With CONNECTIONS it greets a
+connection beyond that many sessions (those that did not say QUIT yet)
+``432 4.3.2`` and closes it, as Exchange Online does; with RATE it answers
+a MAIL FROM beyond RATE in the last second ``454 4.7.0 Throttling
+failure``, as Amazon SES does ("-" for none).  A ``REPORT`` line on stdin
+makes it print, as JSON, each Message-Id received since the last report
+with its count and the ``time.time()`` of its first arrival, and the
+connections accepted, turned away and throttled MAILs.  It exits on EOF
+on stdin or on SIGTERM, printing ``RECEIVED <count>`` (messages accepted)
+last.  It uses
 aiosmtpd's SMTP protocol on a plain asyncio server rather than its
 Controller thread: port 0 works, and one thread does all the work.
 
@@ -27,11 +33,41 @@ MESSAGE_ID = re.compile(rb'^message-id:[ \t]*<([^>\r\n]*)>', re.I | re.M)
 
 
 class SinkHandler:
-    """Counts the messages, and each Message-Id with its first arrival."""
+    """Counts the messages, and each Message-Id with its first arrival;
+    plays the limits of a relay (*max_connections*, *max_rate*)."""
 
-    def __init__(self):
+    def __init__(self, max_connections=None, max_rate=None):
         self.received = 0
         self.seen, self.noid = {}, 0
+        self.max_connections, self.max_rate = max_connections, max_rate
+        self.sessions, self.mails = set(), []
+        self.counts = dict(connections=0, turned_away=0, throttled=0)
+
+    def admit(self, server):
+        self.counts['connections'] += 1
+        if self.max_connections is not None and \
+                len(self.sessions) >= self.max_connections:
+            self.counts['turned_away'] += 1
+            return False
+        self.sessions.add(server)
+        return True
+
+    async def handle_MAIL(self, server, session, envelope, address, options):
+        if self.max_rate is not None:
+            now = time.monotonic()
+            self.mails = [t for t in self.mails if t > now - 1.0]
+            if len(self.mails) >= self.max_rate:
+                self.counts['throttled'] += 1
+                return ('454 4.7.0 Throttling failure: Maximum sending rate'
+                        ' exceeded')
+            self.mails.append(now)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return '250 OK'
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.sessions.discard(server)
+        return '221 Bye'
 
     async def handle_DATA(self, server, session, envelope):
         now = time.time()
@@ -45,11 +81,13 @@ class SinkHandler:
         return '250 OK'
 
     def report(self):
-        print(json.dumps({'ids': self.seen, 'noid': self.noid}), flush=True)
+        print(json.dumps({'ids': self.seen, 'noid': self.noid,
+                          'counts': self.counts}), flush=True)
         self.seen, self.noid = {}, 0
+        self.counts = dict.fromkeys(self.counts, 0)
 
 
-def main(delay=0.0):
+def main(delay=0.0, max_connections=None, max_rate=None):
     import asyncio
     import signal
 
@@ -58,14 +96,29 @@ def main(delay=0.0):
     class SlowSMTP(SMTP):
         async def push(self, status):
             # Once per reply, not per line of a multi-line one ('250-...').
-            if status[3:4] not in ('-', b'-'):
+            if delay and status[3:4] not in ('-', b'-'):
                 await asyncio.sleep(delay)
             await super().push(status)
 
+        async def _handle_client(self):
+            if not handler.admit(self):
+                await self.push('432 4.3.2 Concurrent connections limit'
+                                ' exceeded')
+                self.transport.close()
+                return
+            await super()._handle_client()
+
+        def connection_lost(self, error):
+            handler.sessions.discard(self)
+            super().connection_lost(error)
+
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    handler = SinkHandler()
-    factory = SlowSMTP if delay > 0 else SMTP
+    handler = SinkHandler(max_connections, max_rate)
+    factory = SlowSMTP if delay > 0 or max_connections or max_rate \
+        else SMTP
+    if factory is SMTP:
+        handler.counts['connections'] = None  # not counted: no overhead
     # A fixed host name: the default calls socket.getfqdn() per connection.
     server = loop.run_until_complete(loop.create_server(
         lambda: factory(handler, hostname='sink.localhost'), '127.0.0.1', 0))
@@ -96,9 +149,11 @@ def child_env():
 class SinkProcess:
     """This script run in a child process; every wait is bounded."""
 
-    def __init__(self, delay=0.0, timeout=20):
+    def __init__(self, delay=0.0, timeout=20, max_connections=None,
+                 max_rate=None):
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), str(delay)],
+            [sys.executable, os.path.abspath(__file__), str(delay),
+             str(max_connections or '-'), str(max_rate or '-')],
             text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             env=child_env())
         self.lines = queue.Queue()
@@ -129,6 +184,7 @@ class SinkProcess:
         if not line.startswith('{'):
             raise RuntimeError(f'the SMTP sink did not report: {line!r}')
         data = json.loads(line)
+        self.counts = data['counts']  # connections, turned_away, throttled
         return data['ids'], data['noid']
 
     def stop(self):
@@ -144,4 +200,6 @@ class SinkProcess:
 
 
 if __name__ == '__main__':
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)
+    args = sys.argv[1:] + ['0', '-', '-']
+    main(float(args[0]), None if args[1] == '-' else int(args[1]),
+         None if args[2] == '-' else float(args[2]))

@@ -27,6 +27,10 @@ from zope.sendmail.relayinterfaces import IConnectionCache
 
 log = logging.getLogger(__name__)
 
+#: Seconds the reaper thread waits, with no idle connection left to watch,
+#: for one to come back before it ends.
+LINGER = 10.0
+
 
 @implementer(IConnectionCache)
 class ConnectionCache:
@@ -141,13 +145,14 @@ class _Reaper:
         self.caches = weakref.WeakSet()
         self.cond = threading.Condition()
         self.thread = None
-        self.changed = False
+        self.changed = self.closing = False
 
     def watch(self, cache):
         with self.cond:
             self.caches.add(cache)
             self.changed = True
             if self.thread is None:
+                self.closing = False
                 self.thread = threading.Thread(
                     target=self._run, daemon=True,
                     name='zope.sendmail connection cache')
@@ -177,7 +182,12 @@ class _Reaper:
                 if self.changed:
                     continue  # a connection came back meanwhile
                 if not deadlines:
-                    # Nothing to watch: end; the next watch() restarts it.
+                    # Nothing idle, for now: a user is likely to give one
+                    # back soon; end only after LINGER seconds without.
+                    if not self.closing:
+                        self.cond.wait(LINGER)
+                    if self.changed and not self.closing:
+                        continue
                     self.thread = None
                     return
                 self.cond.wait(max(0.01, min(deadlines) - time.monotonic()))
@@ -195,6 +205,9 @@ class _Reaper:
         return thread is None or not thread.is_alive()
 
     def close_all(self):
+        with self.cond:
+            self.closing = True  # the thread ends without lingering
+            self.cond.notify()
         for cache in list(self.caches):
             cache.clear()
 
