@@ -225,6 +225,8 @@ class DirectDeliveryTests(PostfixTestBase):
                for n in range(2)]
         transaction.commit()
         self.assertArrivedOnce(ids, self.layer.wait_for(2))
+        from zope.sendmail.connectioncache import clear_all
+        clear_all()  # QUIT to the connection kept for a next transaction
 
         def log():
             return self.layer.server.log()[before:]
