@@ -43,6 +43,7 @@ from zope.sendmail.testserver.server import SMTPTestServer
 MOUNTS = {
     'v4.1': ('nfs4', 'vers=4.1,hard,timeo=50,retrans=2'),
     'v3-nolock': ('nfs', 'nolock,hard,timeo=50,retrans=2'),
+    'v3-nlm': ('nfs', 'hard,timeo=50,retrans=2'),
 }
 _NEEDED = (
     (LINUX, 'user-mode-linux'), (GANESHA, 'nfs-ganesha'),
@@ -117,6 +118,8 @@ class NFSLab:
             source = self.server.v3_source
         env = dict(SMTP_HOST=self.sink.host, SMTP_PORT=self.sink.port,
                    **(env or {}))
+        if mount == 'v3-nlm':
+            env['NFS_NLM'] = '1'
         guest = Guest(self.network, index, self.directory, self.init,
                       fstype, options, source, program, env)
         self.guests.append(guest)

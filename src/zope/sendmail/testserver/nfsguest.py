@@ -47,6 +47,13 @@ modprobe -d /run/m nfs nfs4_unique_id="$GUEST_NAME" &&
 ip link set lo up
 ip addr add "$NFS_IP/24" dev vec0 && ip link set vec0 up
 ip addr add "$SMTP_IP/24" dev vec1 && ip link set vec1 up
+if [ -n "$NFS_NLM" ]; then
+    # NFSv3 locks (NLM) need the guest's own portmapper and status monitor.
+    mount -t tmpfs tmpfs /var/lib/nfs
+    mkdir /var/lib/nfs/sm /var/lib/nfs/sm.bak
+    chown statd /var/lib/nfs/sm /var/lib/nfs/sm.bak
+    rpcbind && sleep 0.2 && rpc.statd
+fi
 i=0
 until mount -t "$NFS_TYPE" -o "$NFS_OPTIONS" "$NFS_SOURCE" /run/q; do
     i=$((i + 1)); [ $i -ge 40 ] && break; sleep 0.5

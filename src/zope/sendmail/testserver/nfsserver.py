@@ -5,7 +5,8 @@ server: the host kernel needs no NFS support) run inside a `Network
 <zope.sendmail.testserver.nfsnet.Network>`'s namespace, listening on its
 NFS bridge only, exporting one host directory over NFSv4.1 (pseudo path
 ``/export``) and NFSv3 (the directory's own path; the MOUNT service on the
-fixed `MOUNT_PORT`, so clients need no portmapper).  Its NFSv4 lease is
+fixed `MOUNT_PORT`, so clients need no portmapper; NLM locks on
+`NLM_PORT`, with an ``rpc.statd`` beside the server).  Its NFSv4 lease is
 short (`NFSServer.lease` seconds, 10 by default), so that a client cut off
 or killed loses its locks within seconds, as it would after the default 90
 s.  ganesha refuses to serve NFSv3 unless it can register with a
@@ -22,13 +23,15 @@ import time
 
 GANESHA = '/usr/bin/ganesha.nfsd'
 RPCBIND = '/usr/sbin/rpcbind'
-NFS_PORT, MOUNT_PORT = 2049, 20048
+NFS_PORT, MOUNT_PORT, NLM_PORT = 2049, 20048, 32803
+STATD = '/usr/sbin/rpc.statd'
 
 _CONFIG = '''\
 NFS_CORE_PARAM {{
     Protocols = 3, 4; Bind_addr = {address};
     NFS_Port = {nfs_port}; MNT_Port = {mount_port};
-    Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false;
+    NLM_Port = {nlm_port}; Enable_NLM = true;
+    Enable_RQUOTA = false; Enable_UDP = false;
 }}
 NFSv4 {{
     Lease_Lifetime = {lease}; Grace_Period = {grace};
@@ -104,10 +107,16 @@ class NFSServer:
         with open(config, 'w') as f:
             f.write(_CONFIG.format(
                 address=self.network.server_ip, nfs_port=NFS_PORT,
-                mount_port=MOUNT_PORT, lease=self.lease,
+                mount_port=MOUNT_PORT, nlm_port=NLM_PORT, lease=self.lease,
                 grace=self.lease + 2, recovery=recovery,
                 export=self.export))
-        script = (f'mount -t tmpfs tmpfs /run && {{ {RPCBIND} -f & }} &&'
+        # NLM needs a status monitor beside the server, with state of its
+        # own (a private /var/lib/nfs).
+        script = (f'mount -t tmpfs tmpfs /run &&'
+                  f' mount -t tmpfs tmpfs /var/lib/nfs &&'
+                  f' mkdir /var/lib/nfs/sm /var/lib/nfs/sm.bak &&'
+                  f' chown statd /var/lib/nfs/sm /var/lib/nfs/sm.bak &&'
+                  f' {{ {RPCBIND} -f & }} && sleep 0.2 && {STATD} &&'
                   f' exec {GANESHA} -F -f {config} -L {self.log}'
                   f' -p {self.directory}/ganesha.pid -N NIV_EVENT')
         with open(os.path.join(self.directory, 'ganesha.out'), 'wb') as out:
