@@ -11,11 +11,11 @@ seconds without another refusal it may grow by one again, and so on up to
 
 The pace: with a ``max_rate`` (messages a second), every message waits
 for its turn, shared by all connections.  A relay that says "too fast"
-makes every connection pause, and the rate comes down to 95 % of what the
+makes every connection pause, and the rate comes down to 97 % of what the
 relay answered in the last second (of the messages started then, the
 first time), at most once a second: the replies to messages already on
 their way say nothing new.  While the relay keeps accepting, the rate creeps up
-again by 0.2 % a message, and when it reaches twice what had been learned
+again by 0.1 % a message, and when it reaches twice what had been learned
 without another throttle, and no ``max_rate`` is set, the pace is lifted.
 A throttle after the pause doubles the next pause, up to ``MAX_PAUSE``
 seconds.  More connections are not opened while the pace keeps the open
@@ -36,9 +36,9 @@ MAX_PAUSE = 30.0
 #: The lowest rate a throttling relay brings the pace down to (msg/s).
 MIN_RATE = 1 / MAX_PAUSE
 #: How much the rate grows with each message accepted after a throttle.
-INCREASE = 1.002
+INCREASE = 1.001
 #: What the rate comes down to, relative to the rate before.
-DECREASE = 0.95
+DECREASE = 0.97
 #: Seconds over which relays count messages: what the relay accepted
 #: in the last WINDOW seconds measures its rate, and the rate comes down
 #: at most once a WINDOW.

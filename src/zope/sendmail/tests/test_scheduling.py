@@ -106,16 +106,17 @@ class RelayScheduleTests(unittest.TestCase):
         self.assertIsNone(schedule.rate)
 
     def test_throttle_learns_the_rate_the_relay_took(self):
+        from zope.sendmail.scheduling import DECREASE
         schedule = self._makeOne()
         for n in range(20):
             schedule.pause()
             self.clock.now += 0.02
         schedule.throttled()  # 19 taken, then "too fast"
-        self.assertAlmostEqual(schedule.rate, 0.95 * 19)
+        self.assertAlmostEqual(schedule.rate, DECREASE * 19)
         self.assertAlmostEqual(schedule.pause(), 1 / schedule.rate)
         # A throttle of a message already on its way: nothing new.
         schedule.throttled()
-        self.assertAlmostEqual(schedule.rate, 0.95 * 19)
+        self.assertAlmostEqual(schedule.rate, DECREASE * 19)
         # Throttled again after the pause: twice the pause.
         self.clock.now += 1 / schedule.rate
         schedule.throttled()
@@ -124,20 +125,21 @@ class RelayScheduleTests(unittest.TestCase):
         rate = schedule.rate
         schedule.sent()
         self.assertGreater(schedule.rate, rate)
-        for n in range(400):
+        for n in range(800):
             schedule.sent()
         self.assertIsNone(schedule.rate)
 
     def test_throttle_while_paced_lowers_the_rate_to_what_was_taken(self):
+        from zope.sendmail.scheduling import DECREASE
         schedule = self._makeOne(max_rate=10)
-        schedule.throttled()  # nothing answered: 95 % of the rate
-        self.assertEqual(schedule.rate, 9.5)
+        schedule.throttled()  # nothing answered: 97 % of the rate
+        self.assertAlmostEqual(schedule.rate, DECREASE * 10)
         self.clock.now += 1
         for n in range(4):
             schedule.sent()
         self.clock.now += 0.5
         schedule.throttled()  # 4 answered in the last second
-        self.assertEqual(schedule.rate, 0.95 * 4)
+        self.assertAlmostEqual(schedule.rate, DECREASE * 4)
         for n in range(2000):
             schedule.sent()
         self.assertEqual(schedule.rate, 10)  # never above max_rate
