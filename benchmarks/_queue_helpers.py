@@ -98,6 +98,17 @@ def wait_sent(path, timeout):
         time.sleep(0.01)
 
 
+def run_footer(start, before, after):
+    """Print how long the run since *start* took and the CPU seconds the
+    benchmark and everything else used (*before* and *after*: the pairs
+    ``cpu_seconds()`` returned; the machine's figure may be None)."""
+    own = after[0] - before[0]
+    print(f'Run: {time.perf_counter() - start:.0f} s; CPU used by the'
+          f' benchmark and its children {own:.1f} s, by everything else: ' + (
+              'unknown' if before[1] is None else
+              f'{max(0, after[1] - before[1] - own):.1f} s'))
+
+
 def pct(values, q):
     """The *q* quantile of *values* (nearest rank)."""
     values = sorted(values)

@@ -286,12 +286,7 @@ def main(argv=None):
     if ERRORS:
         print(f'INVALID: the package logged {len(ERRORS)} warning(s) or'
               f' error(s)')
-    own_after, machine_after = cpu_seconds()
-    own = own_after - own
-    print(f'Run: {time.perf_counter() - start:.0f} s; CPU used by the'
-          f' benchmark and its children {own:.1f} s, by everything else: ' + (
-              'unknown' if machine is None else
-              f'{max(0, machine_after - machine - own):.1f} s'))
+    h.run_footer(start, (own, machine), cpu_seconds())
     return 1 if args.check and not ok else 0
 
 

@@ -46,9 +46,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _queue_helpers as h  # noqa: E402
 from bench_delivery import FROM  # noqa: E402
 from bench_delivery import MESSAGE  # noqa: E402
-from bench_delivery import RAW_MESSAGE  # noqa: E402
 from bench_delivery import TO  # noqa: E402
 from bench_delivery import cpu_seconds  # noqa: E402
+from bench_delivery import raw_direct  # noqa: E402
 from bench_delivery import settle  # noqa: E402
 from bench_queue import report  # noqa: E402
 
@@ -129,15 +129,6 @@ def direct(port, n):
     return rate
 
 
-def raw_direct(port, n):
-    start = time.perf_counter()
-    smtp = smtplib.SMTP('127.0.0.1', port, timeout=10)
-    for _ in range(n):
-        smtp.sendmail(FROM, list(TO), RAW_MESSAGE)
-    smtp.quit()
-    return n / (time.perf_counter() - start)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true',
@@ -215,12 +206,7 @@ def main(argv=None):
         print('INVALID: ' + problem)
     for record in ERRORS[:5]:
         print(f'LOGGED: {record.levelname} {record.getMessage()[:200]}')
-    own_after, machine_after = cpu_seconds()
-    own = own_after - own
-    print(f'Run: {time.perf_counter() - start:.0f} s; CPU used by the'
-          f' benchmark and its children {own:.1f} s, by everything else: ' + (
-              'unknown' if machine is None else
-              f'{max(0, machine_after - machine - own):.1f} s'))
+    h.run_footer(start, (own, machine), cpu_seconds())
     return 1 if args.check and not ok else 0
 
 
