@@ -20,12 +20,14 @@ from zope.schema import Int
 from zope.schema import Password
 from zope.schema import TextLine
 
-# The storage's contracts (7.3 had them here) and the lease's have modules
-# of their own.
+# The storage's contracts (7.3 had them here), the lease's and the startup's
+# have modules of their own.
 from zope.sendmail.maildir_interfaces import IMaildir  # noqa
 from zope.sendmail.maildir_interfaces import IMaildirFactory  # noqa
 from zope.sendmail.maildir_interfaces import IMaildirMessageWriter  # noqa
 from zope.sendmail.lease_interfaces import IProcessorLease  # noqa
+from zope.sendmail.startup_interfaces import \
+    IQueueProcessorRegistration  # noqa
 
 
 _ = MessageFactory('zope')

@@ -1,17 +1,23 @@
 """Starting the queue processor threads when the application starts.
 
 Loading ZCML starts no thread: a ``<mail:queuedDelivery>`` directive only
-*registers* its queue here (`register_queue`).  The threads are started by
+*registers* its queue (`register_queue`), as an
+`IQueueProcessorRegistration` utility in the component registry in force,
+so that the registration goes away with that registry and is seen through
+a registry stacked on it.  The threads are started by
 `start_processor_threads`, a subscriber to ``IDatabaseOpenedWithRoot`` and
-``IProcessStarting`` from ``zope.processlifetime`` -- one thread per queue
-directory, however many times the events fire and however many deliveries
-share the queue.  The directive's actions register that subscriber
-(`register_subscribers`, once, whatever else the site includes), so a site
-including only ``meta.zcml`` sends too.  Mail committed to a registered
-queue whose thread was never started is logged once (`committed`).  The
-threads are stopped at interpreter exit, and by ``zope.testing.cleanup``,
-which also forgets the registrations, so that one test's thread never runs
-into the next.
+``IProcessStarting`` from ``zope.processlifetime``, for the registrations
+of the registry in force then -- one thread per queue directory, however
+many times the events fire and however many deliveries share the queue.
+A queue that cannot start (its mailer missing, its directory unusable) is
+logged and the others start; the notification never raises.  The
+directive's actions register that subscriber (`register_subscribers`,
+once, whatever else the site includes), so a site including only
+``meta.zcml`` sends too.  Mail committed to a registered queue whose
+thread was never started is logged once (`committed`).  The threads are
+process state, kept here: they are stopped at interpreter exit, and by
+``zope.testing.cleanup`` (which also resets the registry), so that one
+test's thread never runs into the next.
 """
 import atexit
 import logging
@@ -19,40 +25,64 @@ import os
 import threading
 
 from zope.component import getSiteManager
-from zope.component import getUtility
+from zope.interface import implementer
 from zope.processlifetime import IDatabaseOpenedWithRoot
 from zope.processlifetime import IProcessStarting
 
 from zope.sendmail.interfaces import IMailer
 from zope.sendmail.queue import QueueProcessorThread
+from zope.sendmail.startup_interfaces import IQueueProcessorRegistration
 
 
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_queues = {}    # real path of the queue -> (path, mailer name, options)
 _threads = {}   # real path of the queue -> running QueueProcessorThread
 _started = set()  # real paths of the queues whose thread was ever started
+_failed = {}      # real path -> why its thread could not start, last time
 _warned = set()   # real paths of the queues `committed` warned about
 STARTUP_EVENTS = (IDatabaseOpenedWithRoot, IProcessStarting)
 
 
+@implementer(IQueueProcessorRegistration)
+class QueueProcessorRegistration:
+    """The queue at *queuePath*, to be sent through the `IMailer` utility
+    named *mailer* by a `QueueProcessorThread` built with *options*."""
+
+    def __init__(self, queuePath, mailer, options=None):
+        self.queuePath = queuePath
+        self.mailer = mailer
+        self.options = dict(options or {})
+
+    def __repr__(self):
+        return (f'<{type(self).__name__} {self.queuePath!r}'
+                f' mailer {self.mailer!r}>')
+
+
 def register_queue(queue_path, mailer, **options):
     """Arrange for a processor thread on *queue_path*, sending through the
-    `IMailer` utility named *mailer*, once the application starts.
+    `IMailer` utility named *mailer*, once the application starts: register
+    its `IQueueProcessorRegistration` in the current site manager.
 
     *options* are keyword arguments of `QueueProcessorThread` (interval,
     retry, connections, max_messages).  Registering a queue again replaces
-    the earlier registration.
+    the earlier registration.  Nothing is looked up or started here.
     """
-    with _lock:
-        _queues[os.path.realpath(queue_path)] = (queue_path, mailer, options)
+    getSiteManager().registerUtility(
+        QueueProcessorRegistration(queue_path, mailer, options),
+        IQueueProcessorRegistration, os.path.realpath(queue_path))
+
+
+def registrations():
+    """The `IQueueProcessorRegistration` utilities of the registry in force
+    (its bases' included), by the real path of their queue."""
+    return dict(getSiteManager().getUtilitiesFor(IQueueProcessorRegistration))
 
 
 def registered_queues():
-    """The queue paths registered so far."""
-    with _lock:
-        return sorted(path for path, mailer, options in _queues.values())
+    """The queue paths registered in the registry in force."""
+    return sorted(registration.queuePath
+                  for registration in registrations().values())
 
 
 def running_threads():
@@ -63,31 +93,49 @@ def running_threads():
 
 def register_subscribers(info=''):
     """Subscribe `start_processor_threads` to `STARTUP_EVENTS` in the
-    current site manager, unless it is already (by ``configure.zcml``, or
-    by an earlier queue): called by the actions of ``queuedDelivery``."""
+    current site manager, unless it is already subscribed there or in its
+    bases (by ``configure.zcml``, or by an earlier queue): called by the
+    actions of ``queuedDelivery``."""
     # Importing it installs the bridge from zope.event.notify to the
     # component registry's subscribers, which configure.zcml would give.
     import zope.component.event  # noqa: F401
     registry = getSiteManager()
-    present = {registration.required for registration in
-               registry.registeredHandlers()
-               if registration.handler is start_processor_threads}
     for event in STARTUP_EVENTS:
-        if (event,) not in present:
+        # The handlers the event would reach, the bases' included.
+        if start_processor_threads not in registry.adapters.subscriptions(
+                (event,), None):
             registry.registerHandler(start_processor_threads, (event,),
                                      info=info)
 
 
 def committed(queue_path):
-    """Mail was committed to *queue_path* (called by the queued delivery):
-    log one WARNING if its thread is registered here but never started."""
-    if not _queues:
-        return  # no thread configured in this process: nothing to check
+    """Mail was committed to *queue_path* (called by the queued delivery
+    after the commit: never raises): log one WARNING if its thread is
+    registered in the registry in force but was never started."""
     key = os.path.realpath(queue_path)
     with _lock:
-        if key not in _queues or key in _started or key in _warned:
+        if key in _started or key in _warned:
+            return
+    try:
+        registration = getSiteManager().queryUtility(
+            IQueueProcessorRegistration, key)
+    except Exception:
+        # A broken site manager hook is the application's to report; this
+        # is a hint only, and must not fail a commit that is done.
+        log.debug('cannot look up the queue registration of %s', key,
+                  exc_info=True)
+        return
+    if registration is None:
+        return  # no thread of this process is meant to send this queue
+    with _lock:
+        if key in _started or key in _warned:
             return
         _warned.add(key)
+        failure = _failed.get(key)
+    if failure is not None:
+        log.warning('mail committed to %s waits: its queue processor thread'
+                    ' could not start: %s', queue_path, failure)
+        return
     log.warning(
         'mail committed to %s waits: its queue processor thread is'
         ' configured (<mail:queuedDelivery processorThread="true">) but has'
@@ -98,24 +146,66 @@ def committed(queue_path):
 
 
 def start_processor_threads(event=None):
-    """Start a processor thread for every registered queue that has none.
+    """Start a processor thread for every queue registered in the registry
+    in force that has none running.
 
     The `IMailer` utilities are looked up now, when the application has
-    finished configuring itself.
+    finished configuring itself.  A queue that cannot start is logged as
+    an ERROR naming it and its mailer, and the others start: this is the
+    subscriber of the application's startup events, which must never
+    raise.
     """
+    try:
+        queues = sorted(registrations().items())
+    except Exception:
+        # Not even the registrations: a broken registry, which the
+        # application will meet again; its start must go on.
+        log.exception('cannot start the queue processors: unexpected error'
+                      ' looking up their registrations')
+        return
     with _lock:
-        for key, (path, mailer_name, options) in sorted(_queues.items()):
+        for key, registration in queues:
             thread = _threads.get(key)
             if thread is not None and thread.is_alive():
                 continue
-            thread = QueueProcessorThread(
-                mailer=getUtility(IMailer, mailer_name), queuePath=path,
-                **options)
-            thread.start()
-            _threads[key] = thread
-            _started.add(key)
-            log.info('started the queue processor of %s (mailer %r)', path,
-                     mailer_name)
+            thread = _start(key, registration)
+            if thread is not None:
+                _threads[key] = thread
+                _started.add(key)
+                _failed.pop(key, None)
+
+
+def _start(key, registration):
+    """The started thread of *registration*, or None after logging why it
+    could not start (recorded for `committed`)."""
+    path, name = registration.queuePath, registration.mailer
+    try:
+        mailer = getSiteManager().queryUtility(IMailer, name)
+        if mailer is None:
+            # A registry replaced or changed since the queue's registration.
+            raise LookupError(f'no IMailer utility is named {name!r} in the'
+                              f' component registry in force')
+        thread = QueueProcessorThread(mailer=mailer, queuePath=path,
+                                      **registration.options)
+        thread.start()
+    except (LookupError, OSError, ValueError) as e:
+        # The site's configuration or its queue directory (missing, not a
+        # Maildir, refused): the site's to fix, and the other queues' not
+        # to suffer from; not a bug, so no traceback.
+        reason, traceback = str(e), None
+    except Exception as e:
+        # A bug: logged with its traceback; still the other queues start.
+        reason, traceback = f'unexpected error: {e!r}', e
+    else:
+        log.info('started the queue processor of %s (mailer %r)', path,
+                 name)
+        return thread
+    if _failed.get(key) != reason:
+        # Both startup events come, and may come again: said once.
+        log.error('the queue processor of %s (mailer %r) cannot start: %s',
+                  path, name, reason, exc_info=traceback)
+    _failed[key] = reason
+    return None
 
 
 def stop_processor_threads(timeout=10):
@@ -132,8 +222,8 @@ def stop_processor_threads(timeout=10):
 def _reset():
     stop_processor_threads()
     with _lock:
-        _queues.clear()
         _started.clear()
+        _failed.clear()
         _warned.clear()
 
 

@@ -3,9 +3,10 @@
 
 This module owns the directive schemas and their handlers.  A handler only
 validates its attributes and computes actions; every side effect (creating
-the queue directory, registering utilities, registering a queue with
-`zope.sendmail.startup`) happens when zope.configuration executes the
-actions, and loading ZCML starts no thread.  The mailer options are defined
+the queue directory, registering utilities, among them a queue's
+`IQueueProcessorRegistration` for `zope.sendmail.startup`) happens when
+zope.configuration executes the actions, in the registry in force then, and
+loading ZCML starts no thread.  The mailer options are defined
 once, by the fields of `ISMTPMailer`, and the queue processor's by
 `zope.sendmail.options.IQueueProcessorOptions`; the ``smtpMailer`` and
 ``queuedDelivery`` schemas are derived from them, as the ``zope-sendmail``
@@ -267,7 +268,8 @@ def queuedDelivery(_context, queuePath, mailer, permission=None, name='Mail',
         callable=register_delivery, args=(delivery, name, _context.info),
         order=DELIVERY_ORDER)
     if processorThread:
-        # Registered only: the thread starts with the application (see
+        # Registered only, in the registry in force when the action runs:
+        # the thread starts with the application (see
         # zope.sendmail.startup), never while ZCML is loaded.
         _context.action(
             discriminator=None, callable=startup.register_queue,
