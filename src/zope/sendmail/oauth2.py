@@ -10,16 +10,11 @@ expiry is known) or the relay refuses it; a refused cached token is
 replaced by a fresh one once; a refused fresh one is a
 `MailerConfigurationError` naming the user and the relay's reply.
 
-What a source returns: the token as text; or a mapping shaped like an
-OAuth 2.0 token response (RFC 6749, 5.1: ``access_token`` and
-``expires_in`` seconds, as MSAL returns; or ``expires_at``, a POSIX time);
-a command may print that mapping as JSON.  Without an expiry, the ``exp``
-claim of a JWT access token (Microsoft's are) is used, if it has one.
-Tokens never appear in logs, reprs or exceptions.
+What a source returns, and what it means, is `zope.sendmail.tokenresponse`'s
+business; a command runs within the bounds of
+`zope.sendmail.helperprocess`.  Tokens never appear in logs, reprs or
+exceptions.
 """
-import base64
-import binascii
-import json
 import logging
 import pkgutil
 import shlex
@@ -31,9 +26,14 @@ import time
 from zope.interface import implementer
 
 from zope.sendmail.classify import reply_text
+from zope.sendmail.helperprocess import OutputLimitExceeded
+from zope.sendmail.helperprocess import run_helper
 from zope.sendmail.interfaces import IOAuth2TokenProvider
 from zope.sendmail.interfaces import IOAuth2TokenSource
 from zope.sendmail.interfaces import MailerConfigurationError
+from zope.sendmail.tokenresponse import parse_token
+from zope.sendmail.tokenresponse import read_printed
+from zope.sendmail.tokenresponse import shown
 
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class CallableSource:
         except Exception as e:
             raise MailerConfigurationError(
                 f'the OAuth 2.0 token {self.name} failed:'
-                f' {type(e).__name__}: {e}') from e
+                f' {type(e).__name__}: {shown(e)}') from e
 
 
 @implementer(IOAuth2TokenSource)
@@ -110,17 +110,21 @@ class CommandSource:
     def __call__(self):
         what = f'the OAuth 2.0 token {self.name}'
         try:
-            done = subprocess.run(self.argv, stdin=subprocess.DEVNULL,
-                                  capture_output=True, timeout=self.timeout)
+            # Bounded: its output, its time, and whatever it leaves behind
+            # holding its output (see zope.sendmail.helperprocess).
+            done = run_helper(self.argv, self.timeout)
         except subprocess.TimeoutExpired:
             raise MailerConfigurationError(
                 f'{what} did not finish within {self.timeout} s') from None
+        except OutputLimitExceeded as e:
+            raise MailerConfigurationError(f'{what} {e}') from None
         except OSError as e:
             raise MailerConfigurationError(
                 f'{what} cannot run: {e.strerror or e}') from None
         if done.returncode != 0:
             lines = done.stderr.decode('utf-8', 'replace').strip()
-            first = lines.splitlines()[0] if lines else 'no error output'
+            first = shown(lines.splitlines()[0]) if lines else \
+                'no error output'
             raise MailerConfigurationError(
                 f'{what} failed with exit status {done.returncode}: {first}')
         try:
@@ -128,59 +132,7 @@ class CommandSource:
         except UnicodeDecodeError:
             raise MailerConfigurationError(
                 f'{what} printed something that is not UTF-8') from None
-        if out.startswith('{'):
-            try:
-                return json.loads(out)
-            except ValueError:
-                raise MailerConfigurationError(
-                    f'{what} printed invalid JSON') from None
-        return out
-
-
-def _jwt_expiry(token):
-    """The ``exp`` claim of *token* if it is a JWT, else None.  Not
-    verified: it only says when to fetch the next token."""
-    parts = token.split('.')
-    if len(parts) != 3:
-        return None
-    try:
-        padding = '=' * (-len(parts[1]) % 4)
-        payload = base64.urlsafe_b64decode(parts[1] + padding)
-        exp = json.loads(payload).get('exp')
-    except (binascii.Error, ValueError, AttributeError):
-        return None
-    return float(exp) if isinstance(exp, (int, float)) else None
-
-
-def parse_token(value, name, now):
-    """``(token, expires_at or None)`` of what the source *name* returned
-    at *now*; a `MailerConfigurationError` when it is not a token."""
-    expires_at = None
-    if isinstance(value, dict):
-        if 'access_token' not in value:
-            error = value.get('error_description') or value.get('error')
-            raise MailerConfigurationError(
-                f'the OAuth 2.0 token {name} returned no access_token'
-                + (f': {error}' if error else ''))
-        if value.get('expires_at') is not None:
-            expires_at = float(value['expires_at'])
-        elif value.get('expires_in') is not None:
-            expires_at = now + float(value['expires_in'])
-        value = value['access_token']
-    if not isinstance(value, str):
-        raise MailerConfigurationError(
-            f'the OAuth 2.0 token {name} returned a'
-            f' {type(value).__name__}, not a token')
-    token = value.strip()
-    # RFC 6750's b64token: never shown, even when it is something else.
-    if not token or not token.isascii() or not token.isprintable() or \
-            ' ' in token:
-        raise MailerConfigurationError(
-            f'the OAuth 2.0 token {name} returned no bearer token'
-            f' ({len(token)} characters)')
-    if expires_at is None:
-        expires_at = _jwt_expiry(token)
-    return token, expires_at
+        return read_printed(out, what)
 
 
 @implementer(IOAuth2TokenProvider)
