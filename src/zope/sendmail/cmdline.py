@@ -20,6 +20,7 @@ from zope.sendmail.inifile import read_ini
 from zope.sendmail.options import OPTIONS
 from zope.sendmail.options import PATH_OPTIONS
 from zope.sendmail.options import has_credentials
+from zope.sendmail.secretfiles import read_password_file
 from zope.sendmail.version import version
 
 
@@ -73,17 +74,19 @@ class HelpShown(Exception):
 class Settings:
     """What the program is to do: ``mode`` (``'once'``, or one of `MODES`),
     ``purge_age``, ``verbosity`` (-1, 0, 1), ``queue_path``, ``config`` (the
-    INI file's name or None) and ``values``, the mailer and processor
-    settings by option name."""
+    INI file's name or None), ``values``, the mailer and processor
+    settings by option name, and ``warnings`` to log once logging is set.
+    """
 
     def __init__(self, mode, purge_age, verbosity, queue_path, config,
-                 values):
+                 values, warnings=()):
         self.mode = mode
         self.purge_age = purge_age
         self.verbosity = verbosity
         self.queue_path = queue_path
         self.config = config
         self.values = values
+        self.warnings = list(warnings)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -229,9 +232,10 @@ def read_settings(argv, parse_age, stdin=None, environ=None):
            if getattr(args, key, None) is not None}
     if args.maildir is not None:
         cli['queue_path'] = args.maildir
-    ini, config = {}, args.config
+    ini, config, warnings = {}, args.config, []
     if config is not None:
-        ini = read_ini(config, stdin if stdin is not None else sys.stdin)
+        ini = read_ini(config, stdin if stdin is not None else sys.stdin,
+                       warnings)
         config = '<stdin>' if config == '-' else config
     for family in (TLS_MODE, PASSWORD_SOURCES):
         if family & cli.keys():
@@ -253,7 +257,7 @@ def read_settings(argv, parse_age, stdin=None, environ=None):
     mode = next((m for m in MODES if getattr(args, m) is True), 'once') \
         if args.purge_rejected is None else 'purge_rejected'
     if mode in ('once', 'daemon'):
-        _check_mailer_settings(values, environ or os.environ)
+        _check_mailer_settings(values, environ or os.environ, warnings)
     else:
         # An operator looking at the queue needs no relay: files only the
         # processor's user may read are left alone.
@@ -261,11 +265,11 @@ def read_settings(argv, parse_age, stdin=None, environ=None):
         values.pop('password_env', None)
     verbosity = 1 if args.verbose else -1 if args.quiet else 0
     return Settings(mode, args.purge_rejected, verbosity, queue_path, config,
-                    values)
+                    values, warnings)
 
 
-def _check_mailer_settings(values, environ):
-    values['password'] = _password(values, environ)
+def _check_mailer_settings(values, environ, warnings):
+    values['password'] = _password(values, environ, warnings)
     if (values['username'] is None) != (not has_credentials(values)):
         raise UsageError('username and password go together: give both or'
                          ' neither (or a username and an OAuth 2.0 token)')
@@ -276,21 +280,16 @@ def _check_mailer_settings(values, environ):
                              f' {name.replace("_", "-")}')
 
 
-def _password(values, environ):
+def _password(values, environ, warnings):
     path = values.pop('password_file', None)
     variable = values.pop('password_env', None)
     if path:
         try:
-            with open(path, encoding='utf-8') as f:
-                password = f.readline().rstrip('\r\n')
-        except OSError as e:
-            raise UsageError(f'cannot read the password file {path!r}:'
-                             f' {e.strerror}') from None
-        except UnicodeDecodeError:
-            raise UsageError(f'the password file {path!r} is not UTF-8'
-                             f' text') from None
-        if not password:
-            raise UsageError(f'the password file {path!r} is empty')
+            password, warning = read_password_file(path)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if warning:
+            warnings.append(warning)
         return password
     if variable:
         password = environ.get(variable)

@@ -97,6 +97,8 @@ class ConsoleApp:
         if self.verbose and settings.mode == 'once' and isatty(sys.stderr):
             progress = Progress(sys.stderr)
         with configure_logging(settings, progress):
+            for warning in settings.warnings:
+                log.warning('%s', warning)
             try:
                 queueops.check_queue(settings.queue_path,
                                      create=settings.mode in PROCESSING)

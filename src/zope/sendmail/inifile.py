@@ -7,11 +7,14 @@ like it, plus the program's own), read as zope.sendmail 7.3 read them
 ``[DEFAULT]`` applying), but exactly: an unknown key in the section, a value
 that does not parse or a missing section is a `UsageError` naming the file
 and the key, never showing a password.  An empty value leaves the default.
+A file holding a password that others may read is read, with a warning.
 """
 import configparser
 import difflib
+import os
 
 from zope.sendmail.options import OPTIONS
+from zope.sendmail.secretfiles import exposure
 
 
 INI_SECTION = 'app:zope-sendmail'
@@ -27,15 +30,19 @@ def _one_line(error):
     return ' '.join(str(error).split())
 
 
-def read_ini(path, stdin):
+def read_ini(path, stdin, warnings=None):
     """The settings of the ``[app:zope-sendmail]`` section of the INI file
-    *path* (``-``: *stdin*), by key; only the keys it sets."""
+    *path* (``-``: *stdin*), by key; only the keys it sets.  A file holding
+    a secret (a password) that its group or others may read adds a warning
+    to the list *warnings*."""
     name = '<stdin>' if path == '-' else path
+    status = None
     try:
         if path == '-':
             text = stdin.read()
         else:
             with open(path, encoding='utf-8') as f:
+                status = os.fstat(f.fileno())  # of the file that is read
                 text = f.read()
     except OSError as e:
         raise UsageError(f'--config: cannot read {path!r}: {e.strerror}') \
@@ -89,4 +96,9 @@ def read_ini(path, stdin):
             values[key] = option.parse(text)
         except ValueError as e:
             raise UsageError(f'{where}: {e}') from None
+    if status is not None and warnings is not None and any(
+            options[key].secret for key in values if key in options):
+        warning = exposure(path, status, 'holds a password')
+        if warning:
+            warnings.append(warning)
     return values
