@@ -1,16 +1,30 @@
-"""Envelope addresses on the wire: IDNA 2008 domains and SMTPUTF8.
+"""Envelope addresses on the wire: what they may hold, IDNA 2008 domains
+and SMTPUTF8.
 
 This module owns how an address that ``send()`` accepted becomes what
 ``MAIL FROM`` and ``RCPT TO`` carry: its addr-spec without a display name,
 with a Unicode domain in its IDNA 2008 A-label form (UTS #46 mapping, by
 the `idna` package: Python's built-in ``idna`` codec is IDNA 2003, which
 maps some names differently, ``ß`` for one), and whether its local part
-needs the relay to offer ``SMTPUTF8`` (RFC 6531).  An address that cannot
-be encoded at all (an invalid internationalized domain name) is a
-``ValueError`` naming it; ``send()`` raises it before anything is queued.
-ASCII domains are left exactly as given: DNS allows names (``_dmarc``,
-``my_host``) that IDNA does not, and they need no encoding.
+needs the relay to offer ``SMTPUTF8`` (RFC 6531).  It also owns the rules
+an address must follow to get there, each a ``ValueError`` naming the
+problem and showing the address with ``repr()``; ``send()`` raises it
+before anything is queued:
+
+- no control character (C0, DEL, C1) and no Unicode line or paragraph
+  separator anywhere in it: they would end a queue file's envelope line,
+  inject SMTP commands, or act on the terminal of whoever reads it;
+- a local part that SMTP can carry as it is (RFC 5321, RFC 6531): letters,
+  digits, ``!#$%&'*+-/=?^_`{|}~``, dots (anywhere: some providers hand out
+  ``a..b`` local parts) and any non-ASCII character; anything else inside
+  a quoted string (``"John Doe"@example.com``);
+- a domain that is a host name or an address literal (`encode_domain`),
+  whatever mapping turned it into one.  A look-alike character that the
+  UTS #46 mapping turns into a separator (``\uff0c`` into ``,``, ``\uff20``
+  into ``@``, ``\u00a0`` into a space) could otherwise add recipients or
+  cut an address short.
 """
+import ipaddress
 import re
 from email.utils import parseaddr
 
@@ -21,6 +35,48 @@ import idna
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 # What needs no parsing: an addr-spec without quotes, brackets or comments.
 _BARE = re.compile(r'[^\s<>()"\\,;:]+')
+# Never in an address: C0 and C1 controls, DEL, and the line and paragraph
+# separators that Python's str.splitlines() and some log viewers break on.
+_CONTROL = re.compile(r'[\x00-\x1f\x7f-\x9f\u2028\u2029]')
+_LINE_BREAK_OR_NUL = '\r\n\x00'
+# A host name: labels of letters, digits, hyphens and underscores (DNS
+# has names like _dmarc and my_host that IDNA refuses), each of 1 to 63
+# characters, dots between them, and the final dot of a fully qualified
+# name; nothing that separates addresses in a list or words of a command.
+_LABEL = r'[A-Za-z0-9_-]{1,63}'
+_HOST_NAME = re.compile(rf'{_LABEL}(?:[.]{_LABEL})*[.]?')
+_NOT_IN_HOST_NAME = re.compile(r'[^A-Za-z0-9_.-]')
+# An address literal (RFC 5321 4.1.3): [IPv4 address] or [IPv6:address].
+_LITERAL = re.compile(r'\[(IPv6:)?([0-9A-Fa-f.:]+)\]')
+# A local part SMTP carries as it is: a dot-string of atext (RFC 5321,
+# with UTF-8 from RFC 6531), dots anywhere; or a quoted string.
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\x80-\U0010ffff"
+_DOT_STRING = re.compile(f'[{_ATEXT}]+')
+_NOT_ATEXT = re.compile(f'[^{_ATEXT}]')
+_QUOTED = re.compile(r'"(?:[^"\\]|\\[ -~])*"')
+
+
+def control_character(text):
+    """The first character of *text* that no address, envelope line or
+    ``Message-Id`` may hold (a C0 or C1 control, DEL, U+2028 or U+2029),
+    or None."""
+    match = _CONTROL.search(text)
+    return match.group() if match else None
+
+
+def control_error(what, text):
+    """The ValueError for *text* (*what*: ``"sender"``, ``"Message-Id"``)
+    holding a control character, or None when it holds none."""
+    char = control_character(text)
+    if char is None:
+        return None
+    if char in _LINE_BREAK_OR_NUL:
+        problem = 'a line break or NUL character'
+    elif char in '\x85\u2028\u2029':
+        problem = f'a line break (U+{ord(char):04X})'
+    else:
+        problem = f'a control character (U+{ord(char):04X})'
+    return ValueError(f'{what} contains {problem}: {text!r}')
 
 
 def join_address(name, addr_spec):
@@ -45,17 +101,29 @@ def split_address(address):
 
 
 def encode_domain(domain):
-    """*domain* in its IDNA 2008 A-label form (UTS #46 mapping: case,
-    full-width dots); an ASCII *domain* unchanged.  Raises ValueError,
-    with `idna`'s reason, for a name that cannot be encoded."""
+    """*domain* as ``MAIL FROM`` and ``RCPT TO`` carry it: a Unicode name
+    in its IDNA 2008 A-label form (UTS #46 mapping: case, full-width
+    dots), an ASCII one unchanged.
+
+    Raises ValueError, naming the problem, unless the result is a host
+    name (labels of letters, digits, hyphens and underscores, at most 63
+    characters each and 253 in all, dots between them, a final dot
+    allowed) or an address literal (``[192.0.2.1]``, ``[IPv6:2001:db8::1]``);
+    the IDNA checks of non-ASCII labels are `idna`'s.  ASCII labels are not
+    held to IDNA's rules: DNS has names (``_dmarc``, ``my_host``) that IDNA
+    refuses.
+    """
     if domain.isascii():
+        _check_host_name(domain, domain, domain)
         return domain
     if domain.startswith('['):
-        raise ValueError('an address literal ([...]) must be ASCII')
+        raise ValueError(f'the domain {domain!r} is not a host name: an'
+                         f' address literal ([...]) must be ASCII')
     try:
         # uts46 maps the whole name first, so that a full-width dot
         # separates labels; then each non-ASCII label is checked and
-        # encoded by IDNA 2008 rules, and ASCII labels are kept.
+        # encoded by IDNA 2008 rules, and ASCII labels are kept (and
+        # checked below, as the mapping may have made them of anything).
         mapped = idna.uts46_remap(domain, std3_rules=False,
                                   transitional=False)
         labels = mapped.split('.')
@@ -64,30 +132,94 @@ def encode_domain(domain):
         encoded = [label if label.isascii() else
                    idna.alabel(label).decode('ascii') for label in labels]
     except (idna.IDNAError, UnicodeError) as e:
-        raise ValueError(str(e) or type(e).__name__) from None
-    if '' in encoded:
-        raise ValueError('empty label')
+        raise ValueError(f'the domain {domain!r} is not a valid'
+                         f' internationalized domain name:'
+                         f' {str(e) or type(e).__name__}') from None
     result = '.'.join(encoded) + ('.' if mapped.endswith('.') else '')
-    if len(result.rstrip('.')) > 253:
-        raise ValueError('the name is longer than 253 characters')
+    _check_host_name(result, domain, mapped)
     return result
+
+
+def _check_host_name(result, domain, mapped):
+    """Raise a ValueError saying why *result*, the encoded form of
+    *domain* (*mapped* by UTS #46), is not a host name or address
+    literal."""
+    if result.startswith('['):
+        if _is_literal(result):
+            return
+        raise ValueError(f'the domain {domain!r} is not an address literal:'
+                         f' give [IPv4 address] or [IPv6:IPv6 address]')
+    if _HOST_NAME.fullmatch(result) and len(result.rstrip('.')) <= 253:
+        return
+    bad = _NOT_IN_HOST_NAME.search(result)
+    if bad:
+        problem = (f'{bad.group()!r} is not allowed (letters, digits,'
+                   f' hyphens and underscores, dots between labels)')
+    elif not result:
+        problem = 'it is empty'
+    elif '' in result.rstrip('.').split('.'):
+        problem = 'it has an empty label'
+    elif len(result.rstrip('.')) > 253:
+        problem = 'it is longer than 253 characters'
+    else:
+        problem = 'a label is longer than 63 characters'
+    if mapped != domain:
+        # Say what the look-alike characters became: the mapped name is
+        # what could have added recipients or cut the address short.
+        raise ValueError(f'the domain {domain!r} maps to {mapped!r} (IDNA'
+                         f' 2008, UTS #46), which is not a host name:'
+                         f' {problem}')
+    raise ValueError(f'the domain {domain!r} is not a host name: {problem}')
+
+
+def _is_literal(text):
+    match = _LITERAL.fullmatch(text)
+    if match is None:
+        return False
+    version = ipaddress.IPv6Address if match.group(1) else \
+        ipaddress.IPv4Address
+    try:
+        version(match.group(2))
+    except ValueError:
+        return False
+    return True
+
+
+def _check_local_part(local):
+    """Raise a ValueError unless SMTP can carry *local* as it is."""
+    if _DOT_STRING.fullmatch(local) or _QUOTED.fullmatch(local):
+        return
+    if not local:
+        raise ValueError('the local part is empty')
+    if local.startswith('"'):
+        raise ValueError(f'the local part {local!r} is not a well-formed'
+                         f' quoted string')
+    bad = _NOT_ATEXT.search(local).group()
+    raise ValueError(f'the local part {local!r} holds {bad!r}, which needs'
+                     f' quotes ("...")')
 
 
 def wire_address(address, what='address'):
     """``(addr_spec, needs_smtputf8)`` for *address* as ``MAIL FROM`` or
     ``RCPT TO`` carry it: no display name, an A-label domain, and whether
-    the local part is non-ASCII.  *what* (``"sender"``, ``"recipient"``)
-    names the address in the ValueError of an invalid domain."""
+    the local part is non-ASCII.  Raises ValueError when *address* breaks
+    one of this module's rules; *what* (``"sender"``, ``"recipient"``)
+    names the address in it."""
+    error = control_error(what, address)
+    if error is not None:
+        raise error
     addr_spec = split_address(address)[1]
     local, at, domain = addr_spec.rpartition('@')
-    if not at:
-        return addr_spec, not addr_spec.isascii()
     try:
+        if not at:
+            # A bare local name (``root``), or the empty sender.
+            if addr_spec:
+                _check_local_part(addr_spec)
+            return addr_spec, not addr_spec.isascii()
+        _check_local_part(local)
         domain = encode_domain(domain)
     except ValueError as e:
-        raise ValueError(f'{what} {address!r}: the domain {domain!r} is not'
-                         f' a valid internationalized domain name: {e}') \
-            from None
+        raise ValueError(f'{what} {address!r}: {e}') from None
     return f'{local}@{domain}', not local.isascii()
 
 

@@ -9,16 +9,17 @@ stored as they are to be sent (with CRLF line endings).
 import re
 from email.utils import getaddresses
 
+from zope.sendmail.addresses import control_character
 from zope.sendmail.addresses import join_address
 from zope.sendmail.addresses import split_address
 from zope.sendmail.addresses import stored_address
 from zope.sendmail.addresses import wire_address
+from zope.sendmail.display import printable
 
 
 FROM_PREFIX = b'X-Zope-From: '
 TO_PREFIX = b'X-Zope-To: '
 
-_FORBIDDEN = re.compile('[\r\n\x00]')
 _MESSAGE_ID = re.compile(rb'^message-id:[ \t]*<([^>\r\n]*)>', re.I | re.M)
 _LINE_ENDINGS = re.compile(rb'\r\n|\r|\n')
 _PLAIN_ADDRESS = re.compile(r'[^\s,;:<>()\[\]"\\@]+@[^\s,;:<>()\[\]"\\@]+')
@@ -34,27 +35,51 @@ def check_address(address, what='address'):
     """Return *address* if it is safe to put in an envelope, else raise.
 
     *what* names the address in the error (``"sender"``, ``"recipient"``).
-    CR, LF and NUL are refused because they would let the address inject
-    header lines into the queue file or commands into the SMTP session; a
-    domain that is not a valid internationalized domain name because it
-    could never go on the wire (`zope.sendmail.addresses`).
+    A non-string is a TypeError.  A ValueError refuses an address that
+    breaks a rule of `zope.sendmail.addresses` (a control character, which
+    could inject header lines into the queue file, commands into the SMTP
+    session or escape sequences into a terminal; a local part SMTP cannot
+    carry; a domain that is not a host name, whatever mapping made it
+    one), and a string that is not one address, or that the e-mail
+    parser reads otherwise than the address the relay would be given.
     """
+    _checked_wire(address, what)
+    return address
+
+
+def _checked_wire(address, what):
+    """The wire form of *address* (`check_address`); empty for the empty
+    sender (``''``, ``'<>'``)."""
     if not isinstance(address, str):
         raise TypeError(
             f'{what} must be a string, not {type(address).__name__}:'
             f' {address!r}')
-    if _FORBIDDEN.search(address):
-        raise ValueError(
-            f'{what} contains a line break or NUL character: {address!r}')
-    wire_address(address, what)
-    return address
+    wire = wire_address(address, what)[0]
+    if not wire:
+        if address.strip() not in ('', '<>'):
+            # Something the parser makes nothing of (``Ann <@x.org>``)
+            # must not pass for the empty sender.
+            raise ValueError(
+                f'{what} is not a single e-mail address: {address!r}')
+    elif not _PLAIN_ADDRESS.fullmatch(address):
+        # Not the common case: ask the e-mail parser, which the queue
+        # file's reader uses, whether it sees this one address too.
+        parsed = [a for a in getaddresses([address]) if a[1]]
+        if len(parsed) != 1 or parsed[0][1] != split_address(address)[1]:
+            raise ValueError(
+                f'{what} is not a single e-mail address: {address!r}')
+    return wire
 
 
 def check_recipients(toaddrs):
     """Return *toaddrs* as a tuple of checked recipient strings.
 
-    Each recipient must be one address (a display name may contain commas
-    inside quotes), so that the ``X-Zope-To`` line reads back as written.
+    Each recipient must be one address (`check_address`; a display name
+    may contain commas inside quotes), and the ``X-Zope-To`` line must
+    read back as exactly these recipients: as many, each with the wire
+    form it has here.  That is checked for every list, not only for those
+    that look unusual, since a plain-looking address is not always what
+    it seems.
     """
     if isinstance(toaddrs, (str, bytes)):
         raise TypeError(
@@ -68,21 +93,23 @@ def check_recipients(toaddrs):
             f' {type(toaddrs).__name__}') from None
     if not toaddrs:
         raise ValueError('no recipients given (toaddrs is empty)')
+    wires = []
     for address in toaddrs:
-        check_address(address, 'recipient')
-        if _PLAIN_ADDRESS.fullmatch(address):
-            continue  # the common case, without the email parser's cost
-        parsed = [a for a in getaddresses([address]) if a[1]]
-        if len(parsed) != 1:
+        wire = _checked_wire(address, 'recipient')
+        if not wire:
             raise ValueError(
                 f'recipient is not a single e-mail address: {address!r}')
-    if not all(_PLAIN_ADDRESS.fullmatch(a) for a in toaddrs):
-        # What the processor reads back must be what was written, or the
-        # message could never be sent (nor, at worst, even be read).
-        stored = [stored_address(a) for a in toaddrs]
-        back = read_recipients(', '.join(stored))
-        if [split_address(a)[1] for a in back] != \
-                [split_address(a)[1] for a in stored]:
+        wires.append(wire)
+    # What the processor reads back must be what was written, or the
+    # message could go to others than these (or never be sent at all).
+    back = read_recipients(', '.join(
+        stored_address(a, 'recipient') for a in toaddrs))
+    if back != toaddrs:  # when equal (the common case), so are wire forms
+        try:
+            same = [wire_address(a)[0] for a in back] == wires
+        except ValueError:
+            same = False
+        if not same:
             raise ValueError(f'recipients {list(toaddrs)!r} would not read'
                              f' back from the queue file as given')
     return toaddrs
@@ -147,6 +174,13 @@ def parse_envelope(data):
         to_line = second[len(TO_PREFIX):].decode('utf-8')
     except UnicodeDecodeError as e:
         raise EnvelopeError(f'envelope is not UTF-8: {e}') from None
+    for name, line in (('X-Zope-From', fromaddr), ('X-Zope-To', to_line)):
+        char = control_character(line)
+        if char is not None:
+            # Nothing send() writes: a crafted or damaged file, whose
+            # text must reach no log, listing, reason or event.
+            raise EnvelopeError(f'the {name} line holds a control character'
+                                f' (U+{ord(char):04X})')
     toaddrs = read_recipients(to_line)
     if not toaddrs:
         raise EnvelopeError(f'X-Zope-To names no recipient: {to_line!r}')
@@ -154,7 +188,10 @@ def parse_envelope(data):
 
 
 def message_id_of(message):
-    """The Message-Id of *message* (bytes), without brackets, or None."""
+    """The Message-Id of *message* (bytes), without brackets, or None;
+    printable (`zope.sendmail.display`), since it is read from a queue
+    file and shown in logs, listings and events."""
     end = message.find(b'\r\n\r\n')
     match = _MESSAGE_ID.search(message, 0, end if end >= 0 else len(message))
-    return match.group(1).decode('ascii', 'replace') if match else None
+    return printable(match.group(1).decode('utf-8', 'replace')) \
+        if match else None

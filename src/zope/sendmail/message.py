@@ -7,8 +7,9 @@ import re
 import secrets
 import socket
 import time
-from email.parser import BytesHeaderParser
+from email.parser import HeaderParser
 
+from zope.sendmail.addresses import control_error
 from zope.sendmail.envelope import crlf
 
 
@@ -26,7 +27,9 @@ def prepare_message(message, new_id=make_message_id):
     """Return ``(message_id, message_bytes)`` for *message*.
 
     The bytes have CRLF line endings and a ``Message-Id`` header, added
-    with the id ``new_id()`` returns when the message has none.
+    with the id ``new_id()`` returns when the message has none.  A
+    ``Message-Id`` given that is not ``<left@right>`` or holds a control
+    character is a ValueError.
     """
     if isinstance(message, email.message.Message):
         message = message.as_bytes()
@@ -42,9 +45,19 @@ def prepare_message(message, new_id=make_message_id):
     end = message.find(b'\r\n\r\n')
     head = message if end < 0 else message[:end + 2]
     if b'message-id' in head.lower():
-        value = BytesHeaderParser().parsebytes(head).get('Message-Id')
+        # As UTF-8 (RFC 6532), so that the id returned is the one sent.
+        value = HeaderParser().parsestr(
+            head.decode('utf-8', 'surrogateescape')).get('Message-Id')
         if value is not None:
-            value = str(value).strip()
+            if not isinstance(value, str):
+                # compat32 makes a Header of a value with non-UTF-8 bytes.
+                raise ValueError(f'malformed Message-Id header:'
+                                 f' {str(value).strip()!r} is not UTF-8')
+            value = value.strip()
+            # send() returns the id, and logs and events show it.
+            error = control_error('Message-Id', value)
+            if error is not None:
+                raise error
             if not _MESSAGE_ID.fullmatch(value):
                 raise ValueError(f'malformed Message-Id header: {value!r}'
                                  f' (expected <left@right>)')

@@ -62,6 +62,31 @@ class FormatAndParseTests(unittest.TestCase):
         with self.assertRaisesRegex(EnvelopeError, 'UTF-8'):
             self._parse(b'X-Zope-From: a\xff@x\nX-Zope-To: b@y\nbody')
 
+    def test_control_characters_make_it_unreadable(self):
+        # A crafted file: a CR (not at the end), an escape sequence, a C1
+        # control or DEL in either line; the error quotes none of it.
+        from zope.sendmail.envelope import EnvelopeError
+        for data, text in (
+                (b'X-Zope-From: a@x\nX-Zope-To: b@y\rForged: 1\nbody',
+                 'the X-Zope-To line holds a control character (U+000D)'),
+                (b'X-Zope-From: \x1b[2Ja@x\nX-Zope-To: b@y\nbody',
+                 'the X-Zope-From line holds a control character (U+001B)'),
+                ('X-Zope-From: a@x\nX-Zope-To: b\x9b@y\nbody'.encode(),
+                 'the X-Zope-To line holds a control character (U+009B)'),
+                (b'X-Zope-From: a@x\nX-Zope-To: b\x7f@y\nbody',
+                 'the X-Zope-To line holds a control character (U+007F)')):
+            with self.assertRaises(EnvelopeError) as cm:
+                self._parse(data)
+            self.assertEqual(str(cm.exception), text)
+
+    def test_message_id_of_is_printable(self):
+        from zope.sendmail.envelope import message_id_of
+        self.assertEqual(
+            message_id_of(b'Message-Id: <\x1b[8m\x07@x>\r\n\r\n'),
+            '\\x1b[8m\\x07@x')
+        self.assertEqual(message_id_of('Message-Id: <jö@x>\r\n'.encode()),
+                         'jö@x')
+
     def test_error_is_a_value_error(self):
         from zope.sendmail.envelope import EnvelopeError
         self.assertTrue(issubclass(EnvelopeError, ValueError))
@@ -75,6 +100,11 @@ class CheckTests(unittest.TestCase):
         for bad in ('a@b.c\r\nRCPT TO:<x@y>', 'a@b\n', 'a\x00@b', 'a\r'):
             with self.assertRaisesRegex(ValueError, 'line break or NUL'):
                 check_address(bad, 'sender')
+        with self.assertRaises(ValueError) as cm:
+            check_address('\x1bc\x07evil@x.org', 'sender')
+        self.assertEqual(str(cm.exception),
+                         "sender contains a control character (U+001B):"
+                         " '\\x1bc\\x07evil@x.org'")
         with self.assertRaisesRegex(TypeError, 'sender must be a string'):
             check_address(b'a@b.c', 'sender')
         with self.assertRaisesRegex(TypeError, 'must be a string'):

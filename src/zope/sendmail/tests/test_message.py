@@ -39,6 +39,25 @@ class PrepareMessageTests(unittest.TestCase):
                                         'malformed Message-Id header'):
                 self._callFUT(b'Message-Id: %s\n\nbody' % bad)
 
+    def test_control_characters_in_message_id(self):
+        for value, code in ((b'<\x1b[8m@x.org>', '001B'),
+                            (b'<a\x7f@x.org>', '007F'),
+                            ('<a\x85@x.org>'.encode(), '0085'),
+                            ('<a\x9b@x.org>'.encode(), '009B')):
+            with self.assertRaises(ValueError) as cm:
+                self._callFUT(b'Message-Id: %s\n\nbody' % value)
+            problem = 'a line break' if code == '0085' else \
+                'a control character'
+            self.assertEqual(str(cm.exception),
+                             f'Message-Id contains {problem} (U+{code}):'
+                             f' {value.decode()!r}')
+
+    def test_utf8_message_id_returned_as_sent(self):
+        message_id, data = self._callFUT('Message-Id: <jö@x.org>\n\nb')
+        self.assertEqual(message_id, 'jö@x.org')
+        with self.assertRaisesRegex(ValueError, "'<j.@x.org>' is not UTF-8"):
+            self._callFUT(b'Message-Id: <j\xff@x.org>\n\nb')
+
     def test_str_is_utf8(self):
         message_id, data = self._callFUT('Subject: \N{SNOWMAN}\n\n\N{EM DASH}')
         self.assertTrue(data.endswith(

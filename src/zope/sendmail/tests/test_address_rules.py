@@ -1,0 +1,177 @@
+"""Tests of the rules an address must follow: a host name after any
+mapping, no control characters, a local part SMTP can carry, one address
+that reads back as given."""
+import unittest
+
+
+# Code points that the UTS #46 mapping turns into a character separating
+# addresses in a list or words of an SMTP command (or into several).
+LOOK_ALIKES = (
+    '\u00a0\u037e\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008'
+    '\u2009\u200a\u202f\u205f\u207d\u207e\u208d\u208e\u2474\u249c\u2a74'
+    '\u3000\ufe10\ufe13\ufe14\ufe35\ufe36\ufe47\ufe48\ufe50\ufe54\ufe55'
+    '\ufe59\ufe5a\ufe64\ufe65\ufe68\ufe6b\uff02\uff08\uff09\uff0c\uff1a'
+    '\uff1b\uff1c\uff1e\uff20\uff3b\uff3c\uff3d\U0001f101\U0001f110')
+SPECIALS = set(',@<>;:()[]"\\ ')
+
+# Each C0 control, DEL and each C1 control: refused everywhere.
+CONTROLS = [chr(c) for c in (*range(0x20), *range(0x7f, 0xa0))]
+
+
+class HostNameTests(unittest.TestCase):
+
+    def _callFUT(self, domain):
+        from zope.sendmail.addresses import encode_domain
+        return encode_domain(domain)
+
+    def assertRefused(self, domain, text):
+        with self.assertRaises(ValueError) as cm:
+            self._callFUT(domain)
+        self.assertEqual(str(cm.exception), text)
+
+    def test_host_names_and_literals_accepted(self):
+        for domain in ('example.com', 'EXAMPLE.com.', 'my_host',
+                       '_dmarc.x.org', 'a-b.c', '0.example', '[192.0.2.1]',
+                       '[IPv6:2001:db8::1]', 'x' * 63 + '.org'):
+            self.assertEqual(self._callFUT(domain), domain)
+        self.assertEqual(self._callFUT('x\uff0ey\u3002org'), 'x.y.org')
+
+    def test_ascii_refused(self):
+        allowed = ('(letters, digits, hyphens and underscores, dots between'
+                   ' labels)')
+        self.assertRefused('x(c).org', "the domain 'x(c).org' is not a host"
+                                       f" name: '(' is not allowed {allowed}")
+        self.assertRefused('x y', "the domain 'x y' is not a host name: ' '"
+                                  f" is not allowed {allowed}")
+        self.assertRefused('', "the domain '' is not a host name: it is"
+                               " empty")
+        self.assertRefused('a..b', "the domain 'a..b' is not a host name: it"
+                                   " has an empty label")
+        self.assertRefused('x' * 64, f"the domain '{'x' * 64}' is not a host"
+                                     f" name: a label is longer than 63"
+                                     f" characters")
+        long = '.'.join(['abcdefghi'] * 26)
+        self.assertRefused(long, f"the domain '{long}' is not a host name:"
+                                 f" it is longer than 253 characters")
+        for literal in ('[1.2.3]', '[IPv6:zz]', '[x400:a]', '[1.2.3.4]x'):
+            with self.assertRaisesRegex(ValueError, 'not an address literal'
+                                        '|not a host name'):
+                self._callFUT(literal)
+
+    def test_issue_look_alikes_refused_saying_what_they_map_to(self):
+        self.assertRefused(
+            'corp.com\uff0cattacker\uff20evil.org',
+            "the domain 'corp.com，attacker＠evil.org' maps to"
+            " 'corp.com,attacker@evil.org' (IDNA 2008, UTS #46), which is"
+            " not a host name: ',' is not allowed (letters, digits, hyphens"
+            " and underscores, dots between labels)")
+        with self.assertRaisesRegex(ValueError, r"maps to 'x\(c\).org'"):
+            self._callFUT('x\uff08c\uff09.org')
+        with self.assertRaisesRegex(ValueError, "maps to 'x>.org'"):
+            self._callFUT('x\uff1e.org')
+
+    def test_every_look_alike_refused(self):
+        import idna
+        for char in LOOK_ALIKES:
+            mapped = idna.uts46_remap(char, std3_rules=False,
+                                      transitional=False)
+            self.assertTrue(SPECIALS & set(mapped), f'U+{ord(char):04X}')
+            for domain in (f'x{char}y.org', f'bü{char}.org', f'x.org{char}'):
+                with self.assertRaisesRegex(
+                        ValueError, "is not a (host|valid internationalized"
+                                    " domain) name"):
+                    self._callFUT(domain)
+
+    def test_idn_still_encoded(self):
+        self.assertEqual(self._callFUT('bücher.example'),
+                         'xn--bcher-kva.example')
+        self.assertEqual(self._callFUT('x\uff0dy.org'), 'x-y.org')
+
+
+class AddressRuleTests(unittest.TestCase):
+
+    def _wire(self, address, what='recipient'):
+        from zope.sendmail.addresses import wire_address
+        return wire_address(address, what)[0]
+
+    def assertRefused(self, address, text, what='recipient'):
+        with self.assertRaises(ValueError) as cm:
+            self._wire(address, what)
+        self.assertEqual(str(cm.exception), text)
+
+    def test_controls_refused_with_repr(self):
+        self.assertRefused(
+            '\x1bc\x07evil@x.org', "recipient contains a control character"
+            " (U+001B): '\\x1bc\\x07evil@x.org'")
+        self.assertRefused(
+            'good\x08\x08\x08\x08evil@x.org', "sender contains a control"
+            " character (U+0008): 'good\\x08\\x08\\x08\\x08evil@x.org'",
+            'sender')
+        self.assertRefused('a@b\n', "recipient contains a line break or NUL"
+                                    " character: 'a@b\\n'")
+        self.assertRefused('a\u2028@x.org', "recipient contains a line break"
+                                            " (U+2028): 'a\\u2028@x.org'")
+        for char in CONTROLS + ['\u2028', '\u2029']:
+            for address in (f'a{char}@x.org', f'a@x{char}.org',
+                            f'Ann{char} <a@x.org>', f'"a{char}"@x.org'):
+                with self.assertRaisesRegex(ValueError, r'contains a'):
+                    self._wire(address)
+
+    def test_local_part(self):
+        for address in ('a.b@x.org', 'a..b@x.org', 'a.@x.org',
+                        "o'hara+tag@x.org", '"a b"@x.org', '"a\\"b"@x.org',
+                        '"a@b"@x.org', 'jörg@x.org', 'root'):
+            self.assertEqual(self._wire(address), address)
+        self.assertRefused('a b@x.org', "recipient 'a b@x.org': the local"
+                                        " part 'a b' holds ' ', which needs"
+                                        " quotes (\"...\")")
+        self.assertRefused('@x.org', "recipient '@x.org': the local part is"
+                                     " empty")
+        self.assertRefused('a@b@c.org', "recipient 'a@b@c.org': the local"
+                                        " part 'a@b' holds '@', which needs"
+                                        " quotes (\"...\")")
+
+    def test_control_character(self):
+        from zope.sendmail.addresses import control_character
+        self.assertIsNone(control_character('Jörg <j@x.org> \u202e'))
+        self.assertEqual(control_character('a\x9bb\x1b'), '\x9b')
+
+
+class SendCheckTests(unittest.TestCase):
+
+    def test_sender_is_one_address_or_empty(self):
+        from zope.sendmail.envelope import check_address
+        for sender in ('', '<>', 'root', 'Shop <shop@x.org>'):
+            self.assertEqual(check_address(sender, 'sender'), sender)
+        for sender in ('a@x.org, b@y.org', 'Ann <@x.org>'):
+            with self.assertRaises(ValueError) as cm:
+                check_address(sender, 'sender')
+            self.assertEqual(str(cm.exception), f'sender is not a single'
+                                                f' e-mail address: {sender!r}')
+
+    def test_recipients_read_back_exactly(self):
+        from zope.sendmail.envelope import check_recipients
+        # Each one address on its own; together the comment left open
+        # swallows the next recipient.
+        with self.assertRaises(ValueError) as cm:
+            check_recipients(['a@x.org (Ann', 'b@y.org'])
+        self.assertEqual(str(cm.exception),
+                         "recipients ['a@x.org (Ann', 'b@y.org'] would not"
+                         " read back from the queue file as given")
+        self.assertEqual(check_recipients(['a@x.org (Ann)', 'b@y.org']),
+                         ('a@x.org (Ann)', 'b@y.org'))
+        for empty in ('', '<>'):
+            with self.assertRaisesRegex(ValueError, 'not a single e-mail'):
+                check_recipients([empty])
+
+    def test_issue_recipient(self):
+        from zope.sendmail.envelope import check_recipients
+        with self.assertRaises(ValueError) as cm:
+            check_recipients(['victim@corp.com\uff0cattacker\uff20evil.org'])
+        self.assertEqual(
+            str(cm.exception),
+            "recipient 'victim@corp.com，attacker＠evil.org': the domain"
+            " 'corp.com，attacker＠evil.org' maps to"
+            " 'corp.com,attacker@evil.org' (IDNA 2008, UTS #46), which is"
+            " not a host name: ',' is not allowed (letters, digits, hyphens"
+            " and underscores, dots between labels)")
