@@ -14,6 +14,7 @@ import smtplib
 import socket
 import ssl
 
+from zope.sendmail.display import printable
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
 from zope.sendmail.interfaces import PermanentDeliveryError
@@ -72,9 +73,11 @@ def classify_reply(code, reply, what, recipients=None):
 
 
 def refused_text(refused):
-    """*refused* (recipient -> ``(code, reply)``) as one line of text."""
+    """*refused* (recipient -> ``(code, reply)``) as one line of text,
+    printable (`zope.sendmail.display`): logs, reasons and events show it.
+    """
     return 'recipients refused: ' + '; '.join(
-        f'{addr}: {code} {reply_text(reply)}'
+        f'{printable(addr)}: {code} {printable(reply_text(reply))}'
         for addr, (code, reply) in refused.items())
 
 

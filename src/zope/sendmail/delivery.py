@@ -15,6 +15,7 @@ from zope.sendmail import startup
 from zope.sendmail.classify import refused_text
 from zope.sendmail.classify import reply_text
 from zope.sendmail.datamanager import MailDataManager
+from zope.sendmail.display import printable
 from zope.sendmail.envelope import check_address
 from zope.sendmail.envelope import check_recipients
 from zope.sendmail.envelope import format_envelope
@@ -153,27 +154,32 @@ class DirectBatch:
 
     def _send_one(self, message_id, fromaddr, toaddrs, message):
         sender = self.connection or self.mailer
+        # Addresses may hold characters a terminal acts on (a bidi
+        # override, a zero-width space): logged escaped.
+        shown_from, shown_to = printable(fromaddr), printable(
+            ', '.join(toaddrs))
         try:
             refused = sender.send(fromaddr, toaddrs, message) or {}
         except MailDeliveryError as e:
             # Expected failures of delivery: logged, never raised, since
             # the transaction has committed.
             log.error('message %s from %s to %s not delivered: %s',
-                      message_id, fromaddr, ', '.join(toaddrs), e)
+                      message_id, shown_from, shown_to, printable(e))
             self.events.append(MailErrorEvent(message_id, str(e)))
             return
         except Exception as e:
             log.exception('message %s from %s to %s not delivered:'
-                          ' unexpected error', message_id, fromaddr,
-                          ', '.join(toaddrs))
+                          ' unexpected error', message_id, shown_from,
+                          shown_to)
             self.events.append(
                 MailErrorEvent(message_id, f'unexpected error: {e!r}'))
             return
         for address, (code, reply) in refused.items():
             log.error('message %s: recipient %s refused: %s %s',
-                      message_id, address, code, reply_text(reply))
-        log.info('message %s from %s to %s sent', message_id, fromaddr,
-                 ', '.join(a for a in toaddrs if a not in refused))
+                      message_id, printable(address), code,
+                      printable(reply_text(reply)))
+        log.info('message %s from %s to %s sent', message_id, shown_from,
+                 printable(', '.join(a for a in toaddrs if a not in refused)))
         self.events.append(MailSentEvent(message_id))
         if refused:
             self.events.append(

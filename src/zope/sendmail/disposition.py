@@ -15,6 +15,7 @@ import logging
 from zope.sendmail.claim import REJECTED
 from zope.sendmail.claim import RETRY
 from zope.sendmail.classify import refused_text
+from zope.sendmail.display import printable
 from zope.sendmail.envelope import EnvelopeError
 from zope.sendmail.envelope import format_envelope
 from zope.sendmail.envelope import message_id_of
@@ -59,12 +60,14 @@ class Disposition:
         try:
             fromaddr, toaddrs, message = parse_envelope(data)
         except (EnvelopeError, ValueError) as e:  # never better next time
-            return self._reject(claim, message_id_of(data) or claim.name,
-                                f'unreadable queue file {claim.name}: {e}',
-                                f'unreadable queue file {claim.path}')
+            return self._reject(
+                claim, message_id_of(data) or claim.name,
+                f'unreadable queue file {printable(claim.name)}: {e}',
+                f'unreadable queue file {printable(claim.path)}')
         message_id = message_id_of(message) or claim.name
-        what = (f'message {message_id} from {fromaddr} to'
-                f' {", ".join(toaddrs)}')
+        # Escaped for the log lines (a bidi override, a zero-width space).
+        what = printable(f'message {message_id} from {fromaddr} to'
+                         f' {", ".join(toaddrs)}')
         try:
             refused = connection.send(fromaddr, toaddrs, message) or {}
         except RELAY_CONDITIONS:
@@ -116,8 +119,8 @@ class Disposition:
         return self.defer(claim, message_id, what, reason, rewrite)
 
     def _reject(self, claim, message_id, reason, what):
-        log.error('%s set aside as %s: %s', what, REJECTED + claim.name,
-                  reason)
+        log.error('%s set aside as %s: %s', what,
+                  printable(REJECTED + claim.name), printable(reason))
         claim.move_aside(reason)
         self.notify(MailErrorEvent(message_id, reason))
         return 'rejected'
@@ -136,7 +139,7 @@ class Disposition:
         next_attempt = state.failed(error, self.retry, now)
         claim.defer(next_attempt, state.format(), rewrite)
         log.warning('%s deferred (attempt %d, next in %.3g s): %s', what,
-                    state.attempts, next_attempt - now, error)
+                    state.attempts, next_attempt - now, printable(error))
         return 'deferred'
 
     def _retry_state(self, claim):

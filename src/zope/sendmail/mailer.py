@@ -19,6 +19,7 @@ from zope.interface import implementer
 from zope.sendmail.classify import reply_text
 from zope.sendmail.connection import SMTPConnection
 from zope.sendmail.connectioncache import ConnectionCache
+from zope.sendmail.display import printable
 from zope.sendmail.interfaces import ISMTPMailer
 from zope.sendmail.oauth2 import make_provider
 
@@ -139,8 +140,8 @@ class SMTPMailer:
             refused = connection.send(fromaddr, toaddrs, message)
         for address, (code, reply) in refused.items():
             log.warning('relay %s:%s refused recipient %s: %s %s',
-                        self.hostname, self.port, address, code,
-                        reply_text(reply))
+                        self.hostname, self.port, printable(address), code,
+                        printable(reply_text(reply)))
         return refused
 
     def abort(self):

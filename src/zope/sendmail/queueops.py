@@ -20,6 +20,7 @@ from zope.sendmail.claim import REASON
 from zope.sendmail.claim import REJECTED
 from zope.sendmail.claim import RETRY
 from zope.sendmail.claim import SENDING
+from zope.sendmail.display import printable
 from zope.sendmail.envelope import EnvelopeError
 from zope.sendmail.envelope import message_id_of
 from zope.sendmail.envelope import parse_envelope
@@ -204,7 +205,8 @@ def listing(queue_path, out, now):
         if entry.attempts:
             state += f', {entry.attempts} attempt' + (
                 's' if entry.attempts > 1 else '')
-        print(entry.relpath, file=out)
+        # Everything shown comes from the queue's files, escaped.
+        print(printable(entry.relpath), file=out)
         fields = [('state', state),
                   ('queued', f'{format_age(now - entry.queued)} ago')]
         if entry.next_attempt is not None:
@@ -220,7 +222,7 @@ def listing(queue_path, out, now):
         if entry.state == 'rejected':
             fields.append(('reason', entry.reason or '(none recorded)'))
         for label, value in fields:
-            print(f'  {label + ":":14}{value}', file=out)
+            print(f'  {label + ":":14}{printable(value)}', file=out)
     print(f'{len(entries)} message{"" if len(entries) == 1 else "s"}',
           file=out)
 
