@@ -17,7 +17,8 @@ before anything is queued:
 - a local part that SMTP can carry as it is (RFC 5321, RFC 6531): letters,
   digits, ``!#$%&'*+-/=?^_`{|}~``, dots (anywhere: some providers hand out
   ``a..b`` local parts) and any non-ASCII character; anything else inside
-  a quoted string (``"John Doe"@example.com``);
+  a quoted string (``"John Doe"@example.com``); an address without a
+  domain (``root``, which the relay completes) only in ASCII;
 - a domain that is a host name or an address literal (`encode_domain`),
   whatever mapping turned it into one.  A look-alike character that the
   UTS #46 mapping turns into a separator (``\uff0c`` into ``,``, ``\uff20``
@@ -215,7 +216,12 @@ def wire_address(address, what='address'):
             # A bare local name (``root``), or the empty sender.
             if addr_spec:
                 _check_local_part(addr_spec)
-            return addr_spec, not addr_spec.isascii()
+                if not addr_spec.isascii():
+                    # The relay adds its own domain; a look-alike of "@"
+                    # (U+FF20) could become one where it normalizes.
+                    raise ValueError('an address without a domain must be'
+                                     ' ASCII')
+            return addr_spec, False
         _check_local_part(local)
         domain = encode_domain(domain)
     except ValueError as e:

@@ -127,6 +127,9 @@ class AddressRuleTests(unittest.TestCase):
                                         " quotes (\"...\")")
         self.assertRefused('@x.org', "recipient '@x.org': the local part is"
                                      " empty")
+        self.assertRefused('attacker\uff20evil.org',
+                           "recipient 'attacker＠evil.org': an address"
+                           " without a domain must be ASCII")
         self.assertRefused('a@b@c.org', "recipient 'a@b@c.org': the local"
                                         " part 'a@b' holds '@', which needs"
                                         " quotes (\"...\")")
