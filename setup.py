@@ -49,6 +49,9 @@ TESTING_REQUIRE = [
 
 TESTS_REQUIRE = TESTING_REQUIRE + [
     'zope.testrunner',
+    # The property test of what send() accepts (tests/test_address_property)
+    # generates addresses full of look-alike and control characters.
+    'hypothesis',
 ]
 
 # The API reference documents the test helpers too: they must import.
