@@ -52,10 +52,12 @@ class IMailDelivery(Interface):
 
         Bad input raises at once, before anything joins the transaction:
         ``TypeError`` for a non-string address or an unsupported message
-        type, ``ValueError`` for no recipients, an address containing CR,
-        LF or NUL or with an invalid internationalized domain name,
-        recipients that would not read back from a queue file as given, or
-        a malformed ``Message-Id``.
+        type, ``ValueError`` for no recipients, an address breaking a rule
+        of `zope.sendmail.addresses` (a control character, a domain that
+        is not a host name once mapped, ...), recipients that would not
+        read back from a queue file as given, or a ``Message-Id`` that is
+        malformed or holds a control character.  Whatever is accepted goes
+        to exactly the addresses given, and to no other.
 
         Must never send anything, nor make anything visible to a queue
         processor, before the transaction commits.
