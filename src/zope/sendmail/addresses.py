@@ -54,6 +54,10 @@ _LITERAL = re.compile(r'\[(IPv6:)?([0-9A-Fa-f.:]+)\]')
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\x80-\U0010ffff"
 _DOT_STRING = re.compile(f'[{_ATEXT}]+')
 _NOT_ATEXT = re.compile(f'[^{_ATEXT}]')
+# The common case, which every rule above lets through as it is: an
+# ASCII dot-string, "@", a host name (checked for length apart).
+_SIMPLE = re.compile(
+    rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]+@{_HOST_NAME.pattern}")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\[ -~])*"')
 
 
@@ -206,6 +210,8 @@ def wire_address(address, what='address'):
     the local part is non-ASCII.  Raises ValueError when *address* breaks
     one of this module's rules; *what* (``"sender"``, ``"recipient"``)
     names the address in it."""
+    if len(address) < 254 and _SIMPLE.fullmatch(address):
+        return address, False  # nothing to parse, map or refuse
     error = control_error(what, address)
     if error is not None:
         raise error
