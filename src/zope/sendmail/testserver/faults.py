@@ -39,12 +39,36 @@ time; the server reads them per command.  ``reset()`` restores all of them:
     ``throttled`` counts those replies.
 ``refuse_helo``
     answer HELO with 554 (with ``refuse_ehlo``: a server refusing to talk).
+
+Hostile relays, which a client must bound itself:
+
+``endless_reply``
+    None, or one of :data:`REPLY_POINTS`: the reply there (``'greeting'``,
+    a command, or ``'dot'``, the end of DATA) never ends.  The server sends
+    continuation lines of the reply's code (``250-endless 1`` ...) as fast
+    as the client reads them, until the client hangs up, and then closes
+    the connection; the transcript shows one ``S: <endless reply>`` line.
+    ``endless_lines`` counts the lines sent.
+``trickle``
+    None, or bytes a second: the greeting goes out that slowly, a byte at
+    a time, so that every read of the client gets something well within
+    any timeout, and only a deadline for the whole reply stops the wait.
+``refuse_starttls(code, text)``
+    answer STARTTLS with that reply (454 4.7.0 TLS not available by
+    default) while still offering it in EHLO: build the server with
+    ``starttls=True``.  A relay that does not offer STARTTLS at all is the
+    default (``starttls=False``), with AUTH offered in clear when
+    ``auth`` is given.
 """
 import collections
 import time
 
 DROP_POINTS = ('connect', 'ehlo', 'mail', 'rcpt', 'data', 'dot', 'quit',
                'rset')
+#: Where ``endless_reply`` may play: the greeting, the replies to these
+#: commands, and 'dot' (the reply to the end of DATA).
+REPLY_POINTS = ('greeting', 'EHLO', 'HELO', 'STARTTLS', 'AUTH', 'MAIL',
+                'RCPT', 'DATA', 'dot', 'RSET', 'NOOP', 'QUIT')
 
 
 def _reply(code, text):
@@ -66,6 +90,23 @@ class _Faults:
         if point is not None and point not in DROP_POINTS:
             raise ValueError(f'drop_at must be None or one of {DROP_POINTS}')
         self._drop_at = point
+
+    @property
+    def endless_reply(self):
+        return self._endless_reply
+
+    @endless_reply.setter
+    def endless_reply(self, point):
+        if point is not None and point not in REPLY_POINTS:
+            raise ValueError(f'endless_reply must be None or one of'
+                             f' {REPLY_POINTS}')
+        self._endless_reply = point
+
+    def refuse_starttls(self, code=454,
+                        text='4.7.0 TLS not available due to temporary'
+                             ' reason'):
+        """Answer STARTTLS with this reply until reset."""
+        self._starttls_reply = _reply(code, text)
 
     def refuse(self, address, code=550, text='5.1.1 no such user'):
         """Answer RCPT TO for ``address`` (case-insensitive) with a reply."""
@@ -89,6 +130,8 @@ class _Faults:
         self._admitted = set()
         self._mail_times = collections.deque()
         self.refuse_ehlo = self.refuse_helo = False
+        self.endless_reply = self._starttls_reply = self.trickle = None
+        self.endless_lines = 0
 
     # Called from the server thread.
 

@@ -56,6 +56,9 @@ class _SMTP(SMTP):
         # False makes aiosmtpd warn on every single connection.
         self._auth_required = require_auth
 
+    # What the next reply answers (the transcript follows the commands).
+    replying_to = 'greeting'
+
     def _create_session(self):
         return _Session(self.loop)
 
@@ -110,12 +113,65 @@ class _SMTP(SMTP):
         super().data_received(data)
 
     async def push(self, status):
-        delay = self.testserver.delay
+        srv = self.testserver
+        if srv.endless_reply is not None and \
+                srv.endless_reply == self.replying_to:
+            await self._endless(status)
+        delay = srv.delay
         # Once per reply, not per line of a multi-line one ('250-...').
         if delay and status[3:4] not in ('-', b'-'):
             await asyncio.sleep(delay)
-        self.testserver._said(self, status)
+        srv._said(self, status)
+        if self.replying_to == 'greeting' and srv.trickle:
+            await self._trickle(status, srv.trickle)
+            return
         await super().push(status)
+
+    async def _endless(self, status):
+        """Send continuation lines of *status*'s code until the client
+        hangs up; then end the session."""
+        code = (status if isinstance(status, bytes)
+                else status.encode('ascii'))[:3]
+        self.testserver._said(self, '<endless reply>')
+        lines = 0
+        try:
+            # Not only is_closing(): a STARTTLS transport does not say
+            # when the connection under it is gone.
+            while not self._lost and not self.transport.is_closing():
+                # A hundred lines per write, then wait for the client to
+                # read them (drain): the server's memory stays bounded.
+                self._writer.write(b''.join(
+                    b'%s-endless %d\r\n' % (code, lines + n)
+                    for n in range(1, 101)))
+                lines += 100
+                self.testserver.endless_lines += 100
+                await self._writer.drain()
+                # drain() may return at once (a STARTTLS transport that
+                # lost its connection): let the loop see the loss.
+                await asyncio.sleep(0)
+        except (ConnectionError, AttributeError):
+            pass  # the client hung up (the transport may be gone)
+        if self.transport is not None:
+            self.transport.close()
+        raise asyncio.CancelledError()  # as drop(): the session ends
+
+    async def _trickle(self, status, rate):
+        """Send *status* a byte at a time, *rate* bytes a second."""
+        data = (status if isinstance(status, bytes)
+                else status.encode('ascii')) + b'\r\n'
+        for n in range(len(data)):
+            if self.transport is None or self.transport.is_closing():
+                raise asyncio.CancelledError()  # the client hung up
+            self._writer.write(data[n:n + 1])
+            await asyncio.sleep(1 / rate)
+
+    @syntax('STARTTLS', when='tls_context')
+    async def smtp_STARTTLS(self, arg):
+        reply = self.testserver._starttls_reply
+        if reply is not None and not arg:
+            await self.push(reply)
+            return
+        await super().smtp_STARTTLS(arg)
 
     @syntax('DATA')
     async def smtp_DATA(self, arg):

@@ -18,6 +18,7 @@ import ssl
 import tempfile
 import threading
 
+from aiosmtpd.smtp import DATA_SIZE_DEFAULT
 from aiosmtpd.smtp import AuthResult
 
 from zope.sendmail.testserver import certs
@@ -42,6 +43,8 @@ class SMTPTestServer(_Faults, _Transcript):
     ``oauth2`` (``{user: token}``, kept as ``oauth2_tokens``) offers and
     requires AUTH XOAUTH2 (:mod:`.xoauth2`); ``smtputf8`` offers SMTPUTF8.
     ``transcript()`` shows what went over the wire (:mod:`.transcript`).
+    ``data_size_limit``: the biggest message taken, in bytes (aiosmtpd's
+    32 MiB by default; None for no limit), offered as ``SIZE``.
 
     After ``start()``: ``host``, ``port``, ``ca_file`` (the test CA's PEM).
     """
@@ -50,7 +53,8 @@ class SMTPTestServer(_Faults, _Transcript):
 
     def __init__(self, starttls=False, implicit_tls=False, auth=None,
                  auth_require_tls=True, wrong_certificate=False,
-                 oauth2=None, smtputf8=False):
+                 oauth2=None, smtputf8=False,
+                 data_size_limit=DATA_SIZE_DEFAULT):
         if starttls and implicit_tls:
             raise ValueError('choose one of starttls and implicit_tls')
         self.starttls, self.implicit_tls = starttls, implicit_tls
@@ -58,6 +62,7 @@ class SMTPTestServer(_Faults, _Transcript):
             auth = dict([auth])
         self.users = dict(auth or {})
         self._oauth2, self.smtputf8 = dict(oauth2 or {}), smtputf8
+        self.data_size_limit = data_size_limit
         # aiosmtpd counts only STARTTLS sessions as encrypted, so requiring
         # TLS for AUTH would make AUTH impossible under implicit TLS.
         self.auth_require_tls = bool(auth_require_tls and starttls)
@@ -88,7 +93,8 @@ class SMTPTestServer(_Faults, _Transcript):
                 authenticator=self._authenticate,
                 auth_require_tls=self.auth_require_tls,
                 require_auth=bool(self.users or self._oauth2),
-                enable_SMTPUTF8=self.smtputf8)
+                enable_SMTPUTF8=self.smtputf8,
+                data_size_limit=self.data_size_limit)
             self._controller.start()
             self.port = self._controller.port
             # Forget the connection of the controller's ready check.

@@ -8,7 +8,16 @@ tests can show what went over the wire exactly.  The content of a message
 (between the 354 reply and the final dot) is one ``'C: <message>'`` line:
 ``messages`` holds it byte for byte.  A STARTTLS session shows the lines
 it carried in clear, as the client sent them.  ``reset()`` forgets it.
+The connection's ``replying_to`` says which command (``'greeting'``
+before the first, ``'dot'`` after a message) the next reply answers: some
+faults play on it.
 """
+
+
+# Commands a reply can answer (what else a client sends is an AUTH
+# response, which belongs to the AUTH before it).
+_VERBS = frozenset(['EHLO', 'HELO', 'MAIL', 'RCPT', 'DATA', 'RSET', 'NOOP',
+                    'QUIT', 'STARTTLS', 'AUTH', 'VRFY', 'EXPN', 'HELP'])
 
 
 class _Transcript:
@@ -28,16 +37,30 @@ class _Transcript:
     # Called from the server thread.
 
     def _heard(self, smtp, data):
-        smtp._partial = getattr(smtp, '_partial', b'') + data
-        while b'\n' in smtp._partial:
-            line, smtp._partial = smtp._partial.split(b'\n', 1)
-            line = line.rstrip(b'\r')
+        # Found by offsets: a message of many lines arrives in big chunks,
+        # and cutting the rest of a chunk at each line would copy it as
+        # many times as it has lines.
+        buffer = getattr(smtp, '_partial', b'') + data
+        start = 0
+        while True:
+            end = buffer.find(b'\n', start)
+            if end < 0:
+                break
             if getattr(smtp, '_in_data', False):
-                if line == b'.':
+                if end - start <= 2 and \
+                        buffer[start:end].rstrip(b'\r') == b'.':
                     smtp._in_data = False
+                    smtp.replying_to = 'dot'
                     self._line(smtp, 'C: <message>')
-                continue
-            self._line(smtp, 'C: ' + line.decode('utf-8', 'replace'))
+            else:
+                line = buffer[start:end].rstrip(b'\r')
+                verb = line.split(b' ', 1)[0].upper()
+                verb = verb.decode('ascii', 'replace')
+                if verb in _VERBS:  # not an AUTH response: part of AUTH
+                    smtp.replying_to = verb
+                self._line(smtp, 'C: ' + line.decode('utf-8', 'replace'))
+            start = end + 1
+        smtp._partial = buffer[start:]
 
     def _said(self, smtp, status):
         if isinstance(status, bytes):
