@@ -22,6 +22,7 @@ from zope.sendmail.interfaces import TemporaryDeliveryError
 from zope.sendmail.relayinterfaces import QuotaExceededError
 from zope.sendmail.relayinterfaces import RelayBusyError
 from zope.sendmail.relayinterfaces import ThrottledError
+from zope.sendmail.smtpclient import ReplyLimitError
 
 
 # "Too fast": a 4.7.x status (Gmail's 421 4.7.0, Exchange's 4.7.x) or the
@@ -145,6 +146,10 @@ def classify_error(error, where, mailer):
         return TemporaryDeliveryError(
             f'{where}: {error.smtp_code} {reply_text(error.smtp_error)}',
             code=error.smtp_code, reply=error.smtp_error)
+    if isinstance(error, ReplyLimitError):
+        # A relay talking without end (or a byte at a time): the
+        # connection is closed, as if dropped; maybe better next time.
+        return TemporaryDeliveryError(f'{where}: {error}')
     if isinstance(error, smtplib.SMTPException) and not isinstance(
             error, smtplib.SMTPServerDisconnected):
         # smtplib's own complaints: an extension we need is missing.

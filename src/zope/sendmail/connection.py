@@ -6,6 +6,9 @@ RCPT for each recipient, DATA.  It does not say RSET between messages; a
 relay that dropped the idle connection shows it at the next MAIL, before
 anything of that message was sent, and the connection is reopened.  Every
 failure leaves as a classified `MailDeliveryError` (see `classify`).
+
+smtplib's classes are used as their bounded subclasses
+(`zope.sendmail.smtpclient`): no reply can grow or last without end.
 """
 import logging
 import smtplib
@@ -18,6 +21,8 @@ from zope.sendmail.classify import classify_reply
 from zope.sendmail.classify import is_throttling
 from zope.sendmail.classify import refused_error
 from zope.sendmail.classify import reply_text
+from zope.sendmail.datastream import has_crlf_only
+from zope.sendmail.datastream import is_ascii
 from zope.sendmail.envelope import crlf
 from zope.sendmail.imailer import SingleMessageConnection  # noqa: F401
 from zope.sendmail.interfaces import GreetingRefusedError
@@ -26,22 +31,33 @@ from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
 from zope.sendmail.interfaces import PermanentDeliveryError
 from zope.sendmail.oauth2 import login as xoauth2_login
+from zope.sendmail.smtpclient import BoundedSMTP
+from zope.sendmail.smtpclient import BoundedSMTP_SSL
 
 
 log = logging.getLogger(__name__)
 
 
-class _SMTP_SSL(smtplib.SMTP_SSL):
-    """smtplib's SMTPS client, closing the socket when the handshake fails
-    instead of leaving it to the garbage collector."""
+def _bounded(factory):
+    """smtplib's own classes, which the mailer's ``smtp`` names by default,
+    as their bounded subclasses; a user's own factory as it is."""
+    if factory is smtplib.SMTP:
+        return BoundedSMTP
+    if factory is smtplib.SMTP_SSL:
+        return BoundedSMTP_SSL
+    return factory
 
-    def _get_socket(self, host, port, timeout):
-        sock = smtplib.SMTP._get_socket(self, host, port, timeout)
-        try:
-            return self.context.wrap_socket(sock, server_hostname=self._host)
-        except BaseException:
-            sock.close()
-            raise
+
+def _wire_message(message):
+    """*message* (text, bytes, or a memoryview of bytes) as bytes or a
+    memoryview with CRLF line endings; a copy only when it must be."""
+    if isinstance(message, str):
+        return crlf(message.encode('utf-8'))
+    if isinstance(message, bytes):
+        return crlf(message)
+    if has_crlf_only(message):
+        return memoryview(message)
+    return crlf(bytes(message))
 
 
 class _Reconnect(Exception):
@@ -77,9 +93,10 @@ class SMTPConnection:
         kwargs = {}
         if mailer.timeout is not None:
             kwargs['timeout'] = mailer.timeout
+        factory = _bounded(factory)
         if mailer.implicit_tls:
-            if factory in (smtplib.SMTP, smtplib.SMTP_SSL):
-                factory = _SMTP_SSL
+            if factory is BoundedSMTP:
+                factory = BoundedSMTP_SSL
             kwargs['context'] = mailer.tls_context()
         try:
             # Connecting separately from constructing lets us close the
@@ -143,13 +160,14 @@ class SMTPConnection:
             smtp.close()
 
     def send(self, fromaddr, toaddrs, message):
-        if isinstance(message, str):
-            message = message.encode('utf-8')
-        message = crlf(message)
+        message = _wire_message(message)
         toaddrs = list(toaddrs)
         if self._smtp is None:
-            self.open()
-        elif self._used:
+            self.open()  # _used is false after it
+        if not isinstance(self._smtp, BoundedSMTP):
+            # A factory of the user's: smtplib's data() wants bytes.
+            message = bytes(message)
+        if self._used:
             # No RSET between messages (one round trip less each): a relay
             # that dropped the idle connection shows it at MAIL, before
             # anything of this message was sent, so reconnecting is safe.
@@ -174,7 +192,7 @@ class SMTPConnection:
         options = []
         if smtp.does_esmtp and smtp.has_extn('size'):
             options.append(f'size={len(message)}')
-        if not message.isascii() and smtp.has_extn('8bitmime'):
+        if not is_ascii(message) and smtp.has_extn('8bitmime'):
             options.append('BODY=8BITMIME')
         if smtputf8 is not None:
             if not smtp.has_extn('smtputf8'):

@@ -241,7 +241,10 @@ class QueuedMailDelivery(AbstractMailDelivery):
     def createItem(self, message_id, fromaddr, toaddrs, message):
         writer = self.maildir.newMessage()
         try:
-            writer.write(format_envelope(fromaddr, toaddrs) + message)
+            # Two writes, not one of the two joined: no copy of a big
+            # message.
+            writer.write(format_envelope(fromaddr, toaddrs))
+            writer.write(message)
             writer.close()
         except BaseException:
             writer.abort()

@@ -19,7 +19,7 @@ from zope.sendmail.display import printable
 from zope.sendmail.envelope import EnvelopeError
 from zope.sendmail.envelope import format_envelope
 from zope.sendmail.envelope import message_id_of
-from zope.sendmail.envelope import parse_envelope
+from zope.sendmail.envelope import split_envelope
 from zope.sendmail.events import MailErrorEvent
 from zope.sendmail.events import MailSentEvent
 from zope.sendmail.interfaces import MailDeliveryError
@@ -58,13 +58,15 @@ class Disposition:
         except FileNotFoundError:
             return 'vanished'
         try:
-            fromaddr, toaddrs, message = parse_envelope(data)
+            fromaddr, toaddrs, start = split_envelope(data)
         except (EnvelopeError, ValueError) as e:  # never better next time
             return self._reject(
                 claim, message_id_of(data) or claim.name,
                 f'unreadable queue file {printable(claim.name)}: {e}',
                 f'unreadable queue file {printable(claim.path)}')
-        message_id = message_id_of(message) or claim.name
+        # A view, not a copy: a big message is in memory once.
+        message = memoryview(data)[start:]
+        message_id = message_id_of(data, start) or claim.name
         # Escaped for the log lines (a bidi override, a zero-width space).
         what = printable(f'message {message_id} from {fromaddr} to'
                          f' {", ".join(toaddrs)}')

@@ -156,11 +156,20 @@ def parse_envelope(data):
     ``"Name" <address>`` form.  Raises `EnvelopeError` when the data does
     not start with both envelope lines or names no recipient.
     """
-    try:
-        first, second, message = data.split(b'\n', 2)
-    except ValueError:
+    fromaddr, toaddrs, start = split_envelope(data)
+    return fromaddr, toaddrs, data[start:]
+
+
+def split_envelope(data):
+    """``(fromaddr, toaddrs, start)``: as `parse_envelope`, with the
+    offset in *data* where the message starts instead of a copy of it
+    (``memoryview(data)[start:]`` is the message, for nothing)."""
+    first_end = data.find(b'\n')
+    second_end = data.find(b'\n', first_end + 1) if first_end >= 0 else -1
+    if second_end < 0:
         raise EnvelopeError('queue file is truncated:'
-                            ' fewer than two envelope lines') from None
+                            ' fewer than two envelope lines')
+    first, second = data[:first_end], data[first_end + 1:second_end]
     # 7.3 wrote bare LF; tolerate a CR left by a tool that rewrote the file.
     first, second = first.rstrip(b'\r'), second.rstrip(b'\r')
     if not first.startswith(FROM_PREFIX):
@@ -184,14 +193,15 @@ def parse_envelope(data):
     toaddrs = read_recipients(to_line)
     if not toaddrs:
         raise EnvelopeError(f'X-Zope-To names no recipient: {to_line!r}')
-    return fromaddr, toaddrs, message
+    return fromaddr, toaddrs, second_end + 1
 
 
-def message_id_of(message):
-    """The Message-Id of *message* (bytes), without brackets, or None;
-    printable (`zope.sendmail.display`), since it is read from a queue
-    file and shown in logs, listings and events."""
-    end = message.find(b'\r\n\r\n')
-    match = _MESSAGE_ID.search(message, 0, end if end >= 0 else len(message))
+def message_id_of(message, start=0):
+    """The Message-Id of *message* (bytes; the part from *start*), without
+    brackets, or None; printable (`zope.sendmail.display`), since it is
+    read from a queue file and shown in logs, listings and events."""
+    end = message.find(b'\r\n\r\n', start)
+    match = _MESSAGE_ID.search(message, start,
+                               end if end >= 0 else len(message))
     return printable(match.group(1).decode('utf-8', 'replace')) \
         if match else None

@@ -41,6 +41,8 @@ class SingleMessageConnection:
 
     def send(self, fromaddr, toaddrs, message):
         self._voted = False  # the send uses what the vote prepared
+        if isinstance(message, memoryview):
+            message = bytes(message)  # as 7.3 gave it: bytes
         try:
             return self.mailer.send(fromaddr, toaddrs, message)
         except smtplib.SMTPRecipientsRefused as e:

@@ -20,14 +20,15 @@ from zope.schema import Int
 from zope.schema import Password
 from zope.schema import TextLine
 
-# The storage's contracts (7.3 had them here), the lease's and the startup's
-# have modules of their own.
+# The storage's contracts (7.3 had them here), the lease's, the startup's
+# and the SMTP client's have modules of their own.
 from zope.sendmail.maildir_interfaces import IMaildir  # noqa
 from zope.sendmail.maildir_interfaces import IMaildirFactory  # noqa
 from zope.sendmail.maildir_interfaces import IMaildirMessageWriter  # noqa
 from zope.sendmail.lease_interfaces import IProcessorLease  # noqa
 from zope.sendmail.startup_interfaces import \
     IQueueProcessorRegistration  # noqa
+from zope.sendmail.smtpclient_interfaces import IBoundedSMTP  # noqa
 
 
 _ = MessageFactory('zope')
@@ -141,6 +142,8 @@ class IMailerConnection(Interface):
     def send(fromaddr, toaddrs, message):
         """Send one message over this connection.
 
+        *message* is bytes, or a memoryview of bytes (the queue processor
+        passes a view of the queue file: no copy of a big message).
         Returns a dict: each recipient the relay refused -> ``(code,
         reply)``.  Raises a `MailDeliveryError` when no recipient got it.
         A connection the relay dropped since the last message is reopened

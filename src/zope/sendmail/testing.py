@@ -74,6 +74,8 @@ class RecordingMailer:
     def send(self, fromaddr, toaddrs, message):
         if isinstance(message, str):
             message = message.encode('utf-8')
+        elif not isinstance(message, bytes):
+            message = bytes(message)  # the processor's memoryview
         with self._lock:
             self.outbox.append(SentMessage(fromaddr, toaddrs, crlf(message)))
         return {}
