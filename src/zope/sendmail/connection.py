@@ -7,8 +7,10 @@ relay that dropped the idle connection shows it at the next MAIL, before
 anything of that message was sent, and the connection is reopened.  Every
 failure leaves as a classified `MailDeliveryError` (see `classify`).
 
-smtplib's classes are used as their bounded subclasses
-(`zope.sendmail.smtpclient`): no reply can grow or last without end.
+STARTTLS and AUTH, and when credentials may be sent, are
+`zope.sendmail.tlsauth`'s.  smtplib's classes are used as their bounded
+subclasses (`zope.sendmail.smtpclient`): no reply can grow or last without
+end.
 """
 import logging
 import smtplib
@@ -30,9 +32,10 @@ from zope.sendmail.interfaces import IMailerConnection
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
 from zope.sendmail.interfaces import PermanentDeliveryError
-from zope.sendmail.oauth2 import login as xoauth2_login
 from zope.sendmail.smtpclient import BoundedSMTP
 from zope.sendmail.smtpclient import BoundedSMTP_SSL
+from zope.sendmail.tlsauth import authenticate
+from zope.sendmail.tlsauth import starttls
 
 
 log = logging.getLogger(__name__)
@@ -128,31 +131,14 @@ class SMTPConnection:
                 raise GreetingRefusedError(
                     f'{self.relay} refused EHLO and HELO: {code}'
                     f' {reply_text(reply)}', code=code, reply=reply)
-        if not mailer.implicit_tls and not mailer.no_tls:
-            if smtp.has_extn('starttls'):
-                code, reply = smtp.starttls(context=mailer.tls_context())
-                if code == 220:
-                    self.encrypted = True
-                    smtp.ehlo()
-                elif not mailer.force_tls:
-                    log.warning('%s refused STARTTLS (%s %s); sending'
-                                ' unencrypted', self.relay, code,
-                                reply_text(reply))
+        if not mailer.implicit_tls and not mailer.no_tls and \
+                smtp.has_extn('starttls'):
+            self.encrypted = starttls(smtp, mailer, self.relay)
         if mailer.force_tls and not self.encrypted:
             raise MailerConfigurationError(
                 f'TLS is required (force_tls) but the relay {self.relay}'
                 f' does not offer STARTTLS')
-        provider = getattr(mailer, 'token_provider', None)
-        if provider is not None:
-            xoauth2_login(smtp, mailer.username, provider, self.relay,
-                          self.encrypted)
-        elif mailer.username is not None and mailer.password is not None:
-            if not smtp.has_extn('auth'):
-                raise MailerConfigurationError(
-                    f'a username is set but the relay {self.relay} does not'
-                    f' offer AUTH' + ('' if self.encrypted else
-                                      ' on an unencrypted connection'))
-            smtp.login(mailer.username, mailer.password)
+        authenticate(smtp, mailer, self.relay, self.encrypted)
 
     def _discard(self):
         smtp, self._smtp, self.encrypted = self._smtp, None, False

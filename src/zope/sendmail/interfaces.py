@@ -161,8 +161,10 @@ class ISMTPMailer(IMailer):
     ``implicit_tls``), EHLO (HELO when EHLO is refused), STARTTLS when the
     server offers it unless ``no_tls``, AUTH when a username and password
     (or an OAuth 2.0 token: XOAUTH2) are set, then MAIL, RCPT, DATA.  Every
-    blocking step is bounded by ``timeout``.  Certificates and host names
-    are verified unless ``tls_verify`` is false.
+    blocking step is bounded by ``timeout``, and every reply by a few times
+    it.  Certificates and host names are verified unless ``tls_verify`` is
+    false.  Credentials never go unencrypted to a relay whose address is
+    not a loopback address, unless ``no_tls`` says so.
     """
 
     hostname = TextLine(
@@ -189,7 +191,9 @@ class ISMTPMailer(IMailer):
                       " password."))
     no_tls = Bool(
         title=_("No TLS"), default=False, required=False,
-        description=_("Never use STARTTLS, even when offered."))
+        description=_("Never use STARTTLS, even when offered; a password"
+                      " or token is then sent unencrypted, even to a relay"
+                      " on another host."))
     force_tls = Bool(
         title=_("Force TLS"), default=False, required=False,
         description=_("Refuse to send unless the connection is encrypted:"
