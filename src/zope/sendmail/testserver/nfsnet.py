@@ -10,31 +10,20 @@ between two switches (taking the tap down breaks the guest's network for
 good).  `Network.inside` runs a callable with the calling thread in the
 namespace, so that sockets it opens (an SMTP server's) live there.
 `NetworkUnavailable` says the namespace or its devices cannot be made here.
+The pieces (`run`, `inside`) are `.netns`'s.
 """
-import ctypes
 import os
 import shutil
-import subprocess
-import threading
+
+# The pieces every test network is made of; imported from here too.
+from zope.sendmail.testserver.netns import NetworkUnavailable  # noqa: F401
+from zope.sendmail.testserver.netns import inside
+from zope.sendmail.testserver.netns import run
+
 
 #: Addresses: NFS server on NFS_NET.1, SMTP sink on SMTP_NET.1, guest i on
 #: .(10 + i) of both.
 NFS_NET, SMTP_NET = '10.77.0', '10.78.0'
-CLONE_NEWNET = 0x40000000
-
-
-class NetworkUnavailable(Exception):
-    """The namespace or a device cannot be created on this machine."""
-
-
-def run(args, timeout=20, check=True):
-    """Run a short administrative command; its CompletedProcess."""
-    done = subprocess.run(args, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-    if check and done.returncode:
-        raise RuntimeError(f'{" ".join(args)} failed ({done.returncode}):'
-                           f' {done.stderr.strip()}')
-    return done
 
 
 class Network:
@@ -105,25 +94,7 @@ class Network:
         """Call *function* in a thread that is in the namespace; return
         its result (or raise its exception).  Threads it starts stay in
         the namespace, as do the sockets they open."""
-        outcome = {}
-
-        def target():
-            libc = ctypes.CDLL(None, use_errno=True)
-            with open(f'/run/netns/{self.name}') as ns:
-                if libc.setns(ns.fileno(), CLONE_NEWNET) != 0:
-                    outcome['error'] = OSError(ctypes.get_errno(),
-                                               'setns failed')
-                    return
-            try:
-                outcome['result'] = function()
-            except BaseException as e:  # handed to the caller below
-                outcome['error'] = e
-        thread = threading.Thread(target=target, name='nfs-netns')
-        thread.start()
-        thread.join()
-        if 'error' in outcome:
-            raise outcome['error']
-        return outcome['result']
+        return inside(self.name, function)
 
     def stop(self):
         """Delete the namespace, and with it its bridges and taps."""
