@@ -116,10 +116,13 @@ class BoundedSMTP(smtplib.SMTP):
     _peer = None
 
     def connect(self, host='localhost', port=0, source_address=None):
+        """smtplib's ``connect``; the greeting is a reply like any other.
+        """
         self._command, self._peer = 'greeting', f'{host}:{port}'
         return super().connect(host, port, source_address)
 
     def putcmd(self, cmd, args=''):
+        """smtplib's ``putcmd``, remembering the command for errors."""
         verb = cmd.split(' ', 1)[0].upper()
         if verb in _VERBS:
             self._command = verb
@@ -248,6 +251,7 @@ class BoundedSMTP(smtplib.SMTP):
         raise smtplib.SMTPAuthenticationError(code, reply)
 
     def auth_cram_md5(self, challenge=None):
+        """smtplib's CRAM-MD5 response, with the password as UTF-8."""
         if challenge is None:
             return None
         key = _utf8(self.password, 'CRAM-MD5')
