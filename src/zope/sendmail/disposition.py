@@ -29,6 +29,8 @@ from zope.sendmail.relayinterfaces import QuotaExceededError
 from zope.sendmail.relayinterfaces import RelayBusyError
 from zope.sendmail.relayinterfaces import ThrottledError
 from zope.sendmail.retry import RetryState
+from zope.sendmail.safefiles import NotRegularFileError
+from zope.sendmail.safefiles import read_regular
 
 
 # Not the message's fault: the caller leaves it in the queue, untouched.
@@ -36,6 +38,8 @@ RELAY_CONDITIONS = (MailerConfigurationError, RelayBusyError,
                     QuotaExceededError)
 
 log = logging.getLogger(__name__)
+
+RETRY_SIZE = 64 * 1024  # more than any .retry-X this package writes
 
 
 class Disposition:
@@ -60,8 +64,10 @@ class Disposition:
         try:
             fromaddr, toaddrs, start = split_envelope(data)
         except (EnvelopeError, ValueError) as e:  # never better next time
+            # Named by its file: what it holds is not to be trusted, nor
+            # quoted (EnvelopeError says what is wrong, not what is there).
             return self._reject(
-                claim, message_id_of(data) or claim.name,
+                claim, claim.name,
                 f'unreadable queue file {printable(claim.name)}: {e}',
                 f'unreadable queue file {printable(claim.path)}')
         # A view, not a copy: a big message is in memory once.
@@ -150,7 +156,12 @@ class Disposition:
         except FileNotFoundError:
             mtime = self.clock()
         try:
-            with open(claim.sidecar(RETRY), 'rb') as f:
-                return RetryState.parse(f.read(), claim.name, mtime)
+            data = read_regular(claim.sidecar(RETRY), RETRY_SIZE)
+            return RetryState.parse(data, claim.name, mtime)
         except FileNotFoundError:
+            return RetryState.fresh(claim.name, mtime)
+        except NotRegularFileError as e:
+            # Bookkeeping only: start afresh; deferring replaces it.
+            log.warning('%s: %s; its attempts are counted afresh',
+                        claim.path, e)
             return RetryState.fresh(claim.name, mtime)

@@ -154,7 +154,10 @@ def parse_envelope(data):
 
     *toaddrs* is a tuple; recipients with display names come back in
     ``"Name" <address>`` form.  Raises `EnvelopeError` when the data does
-    not start with both envelope lines or names no recipient.
+    not start with both envelope lines or names no recipient.  The error
+    says what is wrong, never what the file holds: a queue file may be
+    anything (a link to a secret, once), and the error goes to the log,
+    the ``.reason-X`` file and the `IMailErrorEvent`.
     """
     fromaddr, toaddrs, start = split_envelope(data)
     return fromaddr, toaddrs, data[start:]
@@ -173,16 +176,16 @@ def split_envelope(data):
     # 7.3 wrote bare LF; tolerate a CR left by a tool that rewrote the file.
     first, second = first.rstrip(b'\r'), second.rstrip(b'\r')
     if not first.startswith(FROM_PREFIX):
-        raise EnvelopeError(f'queue file does not start with X-Zope-From:'
-                            f' {first[:60]!r}')
+        raise EnvelopeError('queue file does not start with an X-Zope-From'
+                            ' line')
     if not second.startswith(TO_PREFIX):
-        raise EnvelopeError(f'second line of queue file is not X-Zope-To:'
-                            f' {second[:60]!r}')
+        raise EnvelopeError('second line of queue file is not an X-Zope-To'
+                            ' line')
     try:
         fromaddr = first[len(FROM_PREFIX):].decode('utf-8')
         to_line = second[len(TO_PREFIX):].decode('utf-8')
-    except UnicodeDecodeError as e:
-        raise EnvelopeError(f'envelope is not UTF-8: {e}') from None
+    except UnicodeDecodeError:
+        raise EnvelopeError('envelope is not UTF-8') from None
     for name, line in (('X-Zope-From', fromaddr), ('X-Zope-To', to_line)):
         char = control_character(line)
         if char is not None:
@@ -192,7 +195,7 @@ def split_envelope(data):
                                 f' (U+{ord(char):04X})')
     toaddrs = read_recipients(to_line)
     if not toaddrs:
-        raise EnvelopeError(f'X-Zope-To names no recipient: {to_line!r}')
+        raise EnvelopeError('X-Zope-To line names no recipient')
     return fromaddr, toaddrs, second_end + 1
 
 

@@ -25,6 +25,7 @@ from zope.schema import TextLine
 from zope.sendmail.maildir_interfaces import IMaildir  # noqa
 from zope.sendmail.maildir_interfaces import IMaildirFactory  # noqa
 from zope.sendmail.maildir_interfaces import IMaildirMessageWriter  # noqa
+from zope.sendmail.maildir_interfaces import INotices  # noqa
 from zope.sendmail.lease_interfaces import IProcessorLease  # noqa
 from zope.sendmail.startup_interfaces import \
     IQueueProcessorRegistration  # noqa

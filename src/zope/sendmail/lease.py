@@ -38,6 +38,8 @@ from zope.sendmail.leasefile import check_settings
 from zope.sendmail.leasefile import clock
 from zope.sendmail.leasefile import identity
 from zope.sendmail.leasefile import parse
+from zope.sendmail.leasefile import read_bytes
+from zope.sendmail.privatefiles import create_private
 
 
 log = logging.getLogger(__name__)
@@ -91,8 +93,7 @@ class ProcessorLease:
 
     def _tmp(self):
         tmp = f'{self.path}.tmp-{self.token}'
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        fd = os.open(tmp, flags, 0o600)
+        fd = create_private(tmp)  # never through what lies at that name
         try:
             os.write(fd, self._content())
         finally:
@@ -100,11 +101,7 @@ class ProcessorLease:
         return tmp
 
     def _get(self):
-        try:
-            with open(self.path, 'rb') as f:
-                return f.read()
-        except FileNotFoundError:
-            return None
+        return read_bytes(self.path)  # a link, a FIFO: OSError, trouble
 
     def _holder(self, fields):
         return f'{fields.get("host", "?")} pid {fields.get("pid", "?")}'
@@ -216,8 +213,9 @@ class ProcessorLease:
         prefix = LEASE + '.taken-'
         for entry in os.scandir(self.queue_path):
             try:
-                if entry.name.startswith(prefix) and \
-                        time.time() - entry.stat().st_mtime > MARKER_AGE:
+                if entry.name.startswith(prefix) and time.time() - \
+                        entry.stat(follow_symlinks=False).st_mtime > \
+                        MARKER_AGE:
                     os.unlink(entry.path)
             except OSError:
                 continue  # removed by another holder: the goal is reached

@@ -6,14 +6,19 @@
 holder exactly; ``serial`` grows at each renewal, ``renewed`` is the
 holder's wall-clock time of it (for operators: standbys judge by their own
 clock) and ``timeout`` the holder's takeover bound.  `zope.sendmail.lease`
-writes it; `zope-sendmail --status` reads it (`read_lease`).
+writes it; `zope-sendmail --status` reads it (`read_lease`), as a regular
+file only and at most `LEASE_SIZE` bytes of it.
 """
 import os
 import socket
 import time
 
+from zope.sendmail.safefiles import NotRegularFileError
+from zope.sendmail.safefiles import read_regular
+
 
 LEASE = '.processor-lease'
+LEASE_SIZE = 4096  # a lease file is a few hundred bytes
 
 
 def clock():
@@ -51,13 +56,22 @@ def parse(data):
     return fields
 
 
+def read_bytes(path):
+    """The bytes of the lease file *path*, or None if there is none;
+    `NotRegularFileError` (an OSError) for a link, a FIFO..."""
+    try:
+        return read_regular(path, LEASE_SIZE)
+    except FileNotFoundError:
+        return None
+
+
 def read_lease(queue_path):
     """The fields of the queue's lease file, or None if it has none."""
     try:
-        with open(os.path.join(queue_path, LEASE), 'rb') as f:
-            return parse(f.read())
-    except FileNotFoundError:
-        return None
+        data = read_bytes(os.path.join(queue_path, LEASE))
+    except NotRegularFileError:
+        return {}  # shown as unreadable
+    return None if data is None else parse(data)
 
 
 def check_settings(timeout, renew, margin):

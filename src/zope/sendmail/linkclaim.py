@@ -8,44 +8,57 @@ message ``X`` is then only the hard link ``.sending-X``, as 7.3 made it, so
     .sending-X exists?  --yes-->  younger than 3 hours: busy, skip X
           |no                     older: left by a dead processor, remove it
           v
+    open X: a regular file? --no--> skip X
+          |
     touch X (the link's age is the claim's), link X -> .sending-X
-          |ok --> CLAIMED          exists: busy        X gone: skip
+          |ok, the file opened --> CLAIMED    exists: busy    X gone: skip
 
 Releasing removes ``.sending-X`` if it is still this claim's own.  Without a
 lock the kernel drops when a process dies, a processor killed mid-send
 leaves its claim for 7.3's ``MAX_73_SEND_TIME`` (3 hours) before another
-processor takes it over, as with 7.3.
+processor takes it over, as with 7.3.  As with the locked claims, the
+message is read, touched and linked only as the regular file it was when
+the claim opened it (`zope.sendmail.safefiles`).
 """
 import logging
 import os
 import time
 
 from zope.sendmail.claim import MAX_73_SEND_TIME
-from zope.sendmail.claim import SENDING
-from zope.sendmail.claim import Claim
-from zope.sendmail.claim import _owns
+from zope.sendmail.claimed import SENDING
+from zope.sendmail.claimed import Claim
+from zope.sendmail.claimed import _owns
+from zope.sendmail.claimed import _unlink
+from zope.sendmail.notices import log_once
+from zope.sendmail.safefiles import NotRegularFileError
+from zope.sendmail.safefiles import identity
+from zope.sendmail.safefiles import open_regular
 
 
 log = logging.getLogger(__name__)
 
 
-def claim(path, stale_after=None):
+def claim(path, stale_after=None, notices=None):
     """Claim the message at *path* with a hard link; return a `LinkClaim`,
     or None when another processor holds it, it is gone, or the file system
     refused (logged, never raised).  *stale_after* is accepted for the
-    locked claims' sake; the age that counts here is always 7.3's."""
+    locked claims' sake; the age that counts here is always 7.3's.
+    *notices* is the locked claims' too."""
     directory, name = os.path.split(path)
     sending = os.path.join(directory, SENDING + name)
     try:
         return _claim(path, sending)
+    except NotRegularFileError as e:
+        log_once(notices, log, path, 'not regular', logging.ERROR,
+                 'cannot claim %r: %s; it is never read', path, e.kind)
     except OSError as e:
         log.warning('cannot claim %s: %s', path, e)
-        return None
+    return None
 
 
 def _claim(path, sending):
     try:
-        age = time.time() - os.stat(sending).st_mtime
+        age = time.time() - os.lstat(sending).st_mtime
     except FileNotFoundError:
         pass
     else:
@@ -57,21 +70,33 @@ def _claim(path, sending):
         except FileNotFoundError:
             return None  # another processor removed it first: next pass
     try:
+        fd, st = open_regular(path)
+    except FileNotFoundError:
+        return None  # sent by someone else
+    try:
         # The due time of a message in cur/ is its mtime: remember it
         # before the touch that dates the claim.
-        mtime = os.stat(path).st_mtime
-        os.utime(path)
-        os.link(path, sending)
+        os.utime(fd if os.utime in os.supports_fd else path)
+        os.link(path, sending, follow_symlinks=False)
+        linked = os.lstat(sending)
     except (FileNotFoundError, FileExistsError):
+        os.close(fd)
         return None  # sent by someone else, or claimed first by someone
-    return LinkClaim(path, sending, os.lstat(sending), mtime)
+    except BaseException:
+        os.close(fd)
+        raise
+    if identity(linked) != identity(st):
+        os.close(fd)
+        _unlink(sending)  # X was swapped since it was opened: next pass
+        return None
+    return LinkClaim(path, sending, linked, st.st_mtime, fd)
 
 
 class LinkClaim(Claim):
     """A claim that is the hard link ``.sending-X`` only."""
 
-    def __init__(self, path, sending_path, link_stat, mtime):
-        super().__init__(path, None, None, sending_path, None)
+    def __init__(self, path, sending_path, link_stat, mtime, message=None):
+        super().__init__(path, None, None, sending_path, None, message)
         self._linked = (link_stat.st_dev, link_stat.st_ino)
         self._mtime = mtime
 
@@ -92,6 +117,7 @@ class LinkClaim(Claim):
 
     def release(self):
         """Remove ``.sending-X`` if it is still ours; return None."""
+        self._close_message()
         linked, self._linked = self._linked, None
         if linked is None:
             return

@@ -8,10 +8,12 @@ the move, and the ``new/`` directory after it; the second sync is the
 caller's to batch (see `Maildir.sync_new`), because one directory sync
 covers any number of renames.  Everything made here is private whatever the
 umask: files 0600, created exclusively, and directories 0700
-(`make_private_dirs`).
+(`make_private_dirs`).  Only regular files are messages: whatever else
+lies in ``new/`` or ``cur/`` (a FIFO, a symbolic link) is not listed.
 """
 import logging
 import os
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -36,7 +38,7 @@ _EMPTY = {'lost+found'}
 
 def _mtime(path):
     try:
-        return os.stat(path).st_mtime
+        return os.lstat(path).st_mtime
     except FileNotFoundError:
         return 0.0  # gone meanwhile; where it sorts no longer matters
 
@@ -97,12 +99,16 @@ class Maildir:
         for subdir in ('new', 'cur'):
             directory = os.path.join(self.path, subdir)
             try:
-                names = os.listdir(directory)
+                with os.scandir(directory) as entries:
+                    # A FIFO or a link is no message (the processor says
+                    # so in its log, once).
+                    names = [e.name for e in entries if not
+                             e.name.startswith('.') and
+                             e.is_file(follow_symlinks=False)]
             except FileNotFoundError:
                 # Removed under our feet (an operator cleaning up):
                 # nothing to list, and the next call sees it again.
                 continue
-            names = [name for name in names if not name.startswith('.')]
             paths = {name: os.path.join(directory, name) for name in names}
             for name in sorted(names, key=lambda name: queued_order(
                     name, lambda: _mtime(paths[name]))):
@@ -121,13 +127,22 @@ class Maildir:
         tmp = os.path.join(self.path, 'tmp')
         for entry in os.scandir(tmp):
             try:
-                if now - entry.stat().st_mtime > max_age:
+                # Links are removed, never followed; a directory is not a
+                # writer's, and left alone.
+                st = entry.stat(follow_symlinks=False)
+                if now - st.st_mtime > max_age and \
+                        not stat.S_ISDIR(st.st_mode):
                     os.unlink(entry.path)
                     removed += 1
-                    log.warning('removed %s, left in tmp/ by a writer that'
+                    log.warning('removed %r, left in tmp/ by a writer that'
                                 ' died', entry.path)
             except FileNotFoundError:
                 continue  # committed or removed meanwhile
+            except OSError as e:
+                # One odd entry must not stop the housekeeping (nor the
+                # pass after it); the operator sees it here.
+                log.warning('housekeeping: cannot remove %r: %s',
+                            entry.path, e.strerror)
         return removed
 
     def sync_new(self):

@@ -3,7 +3,9 @@
 `zope.sendmail.maildir` implements them; a `QueuedMailDelivery` writes
 messages through an `IMaildirMessageWriter`, queue processors read what the
 `IMaildir` lists.  `zope.sendmail.interfaces` exports them too, where 7.3
-had them.
+had them.  A queue processor reports the lasting oddities of a queue's
+entries (a FIFO in ``new/``, a claim file it cannot open) through an
+`INotices`, once each.
 """
 from zope.interface import Interface
 
@@ -51,3 +53,23 @@ class IMaildirMessageWriter(Interface):
     def abort():
         """Close the file if needed and remove it; harmless when called
         twice or after ``commit`` (which it does not undo)."""
+
+
+class INotices(Interface):
+    """Lasting conditions of a queue's entries, each logged once.
+
+    A queue processor keeps one across its passes: its listing of the due
+    messages and its claims report through it what they skip (an entry
+    that is not a regular file, a claim file that cannot be opened), so
+    that such a condition costs one log line, not one per pass.
+    """
+
+    def once(path, topic, level, message, *args):
+        """Log *message* % *args* at *level* (a ``logging`` level) unless
+        it was logged for the entry *path* and *topic* already; return
+        whether it was logged now."""
+
+    def retain(paths):
+        """Forget what was logged about entries not among *paths* (the
+        listing of the queue): a condition that comes back is logged
+        again, and the memory holds only what is odd now."""

@@ -5,15 +5,19 @@ outlives its message X when a processor dies between removing X and its
 bookkeeping; a ``.tmp-`` file when it dies while writing one.  The queue
 processor thread calls `remove_orphans` now and then (hourly by default);
 it never touches a claim that is still locked, nor a file young enough to
-belong to a message being moved.
+belong to a message being moved.  It follows no link and opens nothing
+but regular files: a link or a FIFO in a claim's place is removed as it
+is.
 """
 import logging
 import os
+import stat
 import time
 
 from zope.sendmail.claim import CLAIM
 from zope.sendmail.claim import RETRY
 from zope.sendmail.claim import SENDING
+from zope.sendmail.safefiles import open_regular
 
 
 log = logging.getLogger(__name__)
@@ -44,12 +48,14 @@ def remove_orphans(directory, min_age=300, now=None):
         if prefix != '.tmp-' and entry.name[len(prefix):] in names:
             continue
         try:
-            if now - entry.stat().st_mtime < min_age:
+            st = entry.stat(follow_symlinks=False)
+            if now - st.st_mtime < min_age:
                 continue
-            if prefix == CLAIM and fcntl is not None:
+            if prefix == CLAIM and fcntl is not None and \
+                    stat.S_ISREG(st.st_mode):
                 # Opened for writing: NFS refuses an exclusive lock on a
                 # descriptor opened read-only (EBADF).
-                fd = os.open(entry.path, os.O_RDWR | os.O_CLOEXEC)
+                fd, _ = open_regular(entry.path, os.O_RDWR)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     os.unlink(entry.path)
@@ -63,5 +69,6 @@ def remove_orphans(directory, min_age=300, now=None):
         except OSError as e:
             # One odd file (a directory, a permission) must not stop the
             # housekeeping of the others; the operator sees it here.
-            log.warning('housekeeping: cannot remove %s: %s', entry.path, e)
+            log.warning('housekeeping: cannot remove %r: %s', entry.path,
+                        e.strerror or e)
     return removed

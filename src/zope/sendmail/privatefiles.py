@@ -23,6 +23,20 @@ def _unlink(path):
         pass  # the goal is reached
 
 
+def create_private(path):
+    """Create the file *path* afresh, exclusively with mode 0600, and
+    return its descriptor (open for writing).  A file of that name (left
+    by a crash of this process's pid and thread, whose mode and owner are
+    not to be trusted, or a link put there) is removed first, never
+    written through."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
+    try:
+        return os.open(path, flags, 0o600)
+    except FileExistsError:
+        _unlink(path)
+        return os.open(path, flags, 0o600)
+
+
 def write_private(queue, data):
     """Write *data* to a new file of the queue's ``tmp/``, created
     exclusively with mode 0600 (the Maildir writer); return its path."""
@@ -42,14 +56,7 @@ def write_atomically(path, data, sync=False):
     directory, name = os.path.split(path)
     tmp = os.path.join(directory, f'.tmp-{os.getpid()}-'
                                   f'{threading.get_ident()}-{name}')
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC
-    try:
-        fd = os.open(tmp, flags, 0o600)
-    except FileExistsError:
-        # Left by a crash of this pid and thread id: its mode and owner
-        # are not to be trusted, a new file is.
-        _unlink(tmp)
-        fd = os.open(tmp, flags, 0o600)
+    fd = create_private(tmp)
     try:
         os.write(fd, data)
         if sync:

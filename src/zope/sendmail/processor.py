@@ -28,6 +28,8 @@ from zope.sendmail.events import dispatch
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
 from zope.sendmail.maildir import queued_order
+from zope.sendmail.notices import Notices
+from zope.sendmail.notices import skip_odd
 from zope.sendmail.passes import Pass
 from zope.sendmail.passes import PassResult  # noqa: F401 (its old home)
 from zope.sendmail.relayinterfaces import QuotaExceededError
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 
 def _mtime(entry):
     try:
-        return entry.stat().st_mtime
+        return entry.stat(follow_symlinks=False).st_mtime
     except FileNotFoundError:
         return 0.0  # sent by another processor meanwhile: order is moot
 
@@ -74,6 +76,7 @@ class QueueProcessor:
         self.clock = clock
         self.may_send = may_send
         self.stale_after = stale_after
+        self.notices = Notices(log)  # what was said of odd entries
         self.stopping = threading.Event()
 
     # The retry policy and the event sink live in the disposition.
@@ -95,6 +98,7 @@ class QueueProcessor:
         *limit* are held, and ``result.more`` says if more were due."""
         now = self.clock()
         count = 0
+        present = set()
 
         def candidates():
             nonlocal count
@@ -108,6 +112,10 @@ class QueueProcessor:
                     for entry in entries:
                         if entry.name.startswith('.'):
                             continue
+                        present.add(entry.path)
+                        if skip_odd(self.notices, self.maildir.path, sub,
+                                    entry):
+                            continue
                         if sub == 'cur' and not self._is_due(entry, now,
                                                              result):
                             continue
@@ -120,12 +128,13 @@ class QueueProcessor:
         else:
             chosen = heapq.nsmallest(limit, candidates())
         result.more = count > len(chosen)
+        self.notices.retain(present)
         return [path for key, path in chosen]
 
     @staticmethod
     def _is_due(entry, now, result):
         try:
-            due_at = entry.stat().st_mtime
+            due_at = entry.stat(follow_symlinks=False).st_mtime
         except FileNotFoundError:
             return False  # sent by another processor meanwhile
         if due_at <= now:
@@ -227,7 +236,7 @@ class QueueProcessor:
         """Claim and send the message at *path*; its outcome, or None when
         the connection was lost."""
         try:
-            claim = claim_message(path, stale_after=self.stale_after)
+            claim = claim_message(path, self.stale_after, self.notices)
             if claim is not None and not claim.due(self.clock()):
                 claim = claim.release()
         except Exception:  # a bug: the thread must live on

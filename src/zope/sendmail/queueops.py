@@ -5,37 +5,33 @@ check that a path is a queue (`check_queue`), the status view (`status`,
 with the file system and the holder of the processor lease),
 the listing of messages (`listing`), putting rejected messages back into the
 queue (`requeue_rejected`) and deleting old ones (`purge_rejected`).  They
-read the queue's files as `zope.sendmail.claim` lays them out: messages in
-``new/`` (queued) and ``cur/`` (deferred, due at their mtime, with
-``.retry-X``), ``.sending-X`` beside a message being sent, ``.rejected-X``
-with ``.reason-X`` for a message set aside.  A processor may run meanwhile:
-files vanishing under a reader are skipped, and only rejected messages,
-which no processor touches, are ever moved or deleted.
+see the queue through `zope.sendmail.queuescan`.  A processor may run
+meanwhile: files vanishing under a reader are skipped, and only rejected
+messages, which no processor touches, are ever moved or deleted -- and only
+when still the regular files listed.  Anything else in ``new/`` or
+``cur/`` (a FIFO, a symbolic link) is shown as such, never opened nor
+followed.
 """
 import os
 import re
 import time
 
 from zope.sendmail.claim import REASON
-from zope.sendmail.claim import REJECTED
 from zope.sendmail.claim import RETRY
-from zope.sendmail.claim import SENDING
 from zope.sendmail.display import printable
-from zope.sendmail.envelope import EnvelopeError
-from zope.sendmail.envelope import message_id_of
-from zope.sendmail.envelope import parse_envelope
-from zope.sendmail.maildir import SUBDIRS
-from zope.sendmail.maildir import Maildir
 from zope.sendmail.leasefile import describe_lease
 from zope.sendmail.leasefile import read_lease
+from zope.sendmail.maildir import SUBDIRS
+from zope.sendmail.maildir import Maildir
 from zope.sendmail.maildir import unique_name
 from zope.sendmail.netfs import describe
 from zope.sendmail.netfs import file_system
-from zope.sendmail.retry import RetryState
+from zope.sendmail.queuescan import HEAD_SIZE  # noqa: F401 (its old home)
+from zope.sendmail.queuescan import STATES
+from zope.sendmail.queuescan import Entry  # noqa: F401
+from zope.sendmail.queuescan import scan
 
 
-HEAD_SIZE = 64 * 1024   # enough of a file for its envelope and headers
-STATES = ('sending', 'queued', 'deferred', 'rejected')
 _UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 7 * 86400}
 _AGE = re.compile(r'(\d+(?:[.]\d+)?)\s*([smhdw]?)')
 
@@ -92,88 +88,11 @@ def _when(timestamp, now):
     return f'in {format_age(timestamp - now)} ({local})'
 
 
-class Entry:
-    """One message of the queue as an operator sees it."""
-
-    fromaddr = toaddrs = message_id = problem = None
-    attempts = 0
-    next_attempt = last_error = reason = None
-
-    def __init__(self, queue_path, sub, name, state, stat):
-        self.path = os.path.join(queue_path, sub, name)
-        self.relpath = os.path.join(sub, name)
-        self.state = state
-        self.name = name[len(REJECTED):] if state == 'rejected' else name
-        self.mtime = stat.st_mtime
-        self.queued = RetryState.fresh(self.name, stat.st_mtime).queued
-
-    def sidecar(self, prefix):
-        return os.path.join(os.path.dirname(self.path), prefix + self.name)
-
-    def read(self):
-        """Read what the listing shows: envelope, Message-Id, bookkeeping.
-        """
-        with open(self.path, 'rb') as f:
-            head = f.read(HEAD_SIZE)
-        try:
-            self.fromaddr, self.toaddrs, message = parse_envelope(head)
-            self.message_id = message_id_of(message)
-        except EnvelopeError as e:
-            self.problem = str(e)
-        if self.state == 'rejected':
-            self.reason = _read_text(self.sidecar(REASON))
-        elif self.state == 'deferred':
-            data = _read_text(self.sidecar(RETRY))
-            retry = RetryState.parse((data or '').encode('utf-8'), self.name,
-                                     self.queued)
-            self.queued, self.attempts = retry.queued, retry.attempts
-            self.last_error = retry.last_error or None
-            self.next_attempt = self.mtime
-
-
-def _read_text(path):
-    try:
-        with open(path, 'rb') as f:
-            return f.read().decode('utf-8', 'replace').strip()
-    except FileNotFoundError:
-        return None
-
-
-def scan(queue_path, read=False):
-    """The `Entry` of every message in the queue, by state, then oldest
-    first; with *read*, each `Entry.read`."""
-    entries = []
-    for sub in ('new', 'cur'):
-        try:
-            names = os.listdir(os.path.join(queue_path, sub))
-        except FileNotFoundError:
-            continue
-        present = set(names)
-        for name in names:
-            if name.startswith(REJECTED):
-                state = 'rejected'
-            elif name.startswith('.'):
-                continue
-            elif SENDING + name in present:
-                state = 'sending'
-            else:
-                state = 'queued' if sub == 'new' else 'deferred'
-            try:
-                entry = Entry(queue_path, sub, name, state,
-                              os.stat(os.path.join(queue_path, sub, name)))
-                if read:
-                    entry.read()
-            except FileNotFoundError:
-                continue  # sent or moved meanwhile
-            entries.append(entry)
-    entries.sort(key=lambda e: (STATES.index(e.state), e.queued, e.name))
-    return entries
-
-
 def status(queue_path, out, now):
     """Print how many messages are in each state, when the next deferred
     one is due and how old the oldest waiting one is."""
-    entries = scan(queue_path)
+    odd = []
+    entries = scan(queue_path, odd=odd)
     by_state = {state: [e for e in entries if e.state == state]
                 for state in STATES}
     waiting = [e for e in entries if e.state != 'rejected']
@@ -188,6 +107,8 @@ def status(queue_path, out, now):
         text += ', next attempt ' + _when(min(e.mtime for e in deferred), now)
     lines.append(('deferred', text))
     lines.append(('rejected', len(by_state['rejected'])))
+    if odd:
+        lines.append(('not messages', f'{len(odd)} (see --list)'))
     if waiting:
         oldest = min(e.queued for e in waiting)
         lines.append(('oldest message', f'queued {format_age(now - oldest)}'
@@ -199,7 +120,8 @@ def status(queue_path, out, now):
 def listing(queue_path, out, now):
     """Print every message: where it is, its state, envelope, Message-Id
     and, as the case may be, attempts, next attempt, last error, reason."""
-    entries = scan(queue_path, read=True)
+    odd = []
+    entries = scan(queue_path, read=True, odd=odd)
     for entry in entries:
         state = entry.state
         if entry.attempts:
@@ -223,6 +145,10 @@ def listing(queue_path, out, now):
             fields.append(('reason', entry.reason or '(none recorded)'))
         for label, value in fields:
             print(f'  {label + ":":14}{printable(value)}', file=out)
+    for relpath, kind in sorted(odd):
+        # Its name may be anyone's choice: escaped, as everything shown.
+        print(f'{printable(relpath)}\n  not a message: {kind}, never read'
+              f' nor followed (remove it)', file=out)
     print(f'{len(entries)} message{"" if len(entries) == 1 else "s"}',
           file=out)
 
@@ -244,6 +170,8 @@ def requeue_rejected(queue_path, out):
     count = 0
     for entry in _rejected(queue_path):
         target = os.path.join('new', unique_name())
+        if not entry.still():
+            continue  # requeued, purged or replaced meanwhile
         try:
             # One rename: a processor sees the message whole or not at all.
             os.rename(entry.path, os.path.join(queue_path, target))
@@ -264,10 +192,10 @@ def purge_rejected(queue_path, age, out, now):
     count = 0
     for entry in _rejected(queue_path):
         try:
-            rejected_at = os.stat(entry.sidecar(REASON)).st_mtime
+            rejected_at = os.lstat(entry.sidecar(REASON)).st_mtime
         except FileNotFoundError:
             rejected_at = entry.mtime  # 7.3 kept no reason
-        if now - rejected_at < age:
+        if now - rejected_at < age or not entry.still():
             continue
         try:
             os.unlink(entry.path)
@@ -285,7 +213,8 @@ def purge_rejected(queue_path, age, out, now):
 def waiting(queue_path):
     """The number of deferred messages, waiting in ``cur/``."""
     try:
-        return sum(1 for name in os.listdir(os.path.join(queue_path, 'cur'))
-                   if not name.startswith('.'))
+        with os.scandir(os.path.join(queue_path, 'cur')) as entries:
+            return sum(1 for e in entries if not e.name.startswith('.')
+                       and e.is_file(follow_symlinks=False))
     except FileNotFoundError:
         return 0

@@ -62,6 +62,26 @@ class LeaseTests(unittest.TestCase):
         from zope.sendmail.interfaces import IProcessorLease
         self.assertTrue(verifyObject(IProcessorLease, self.lease()))
 
+    def test_a_link_in_place_of_the_lease_file_is_never_read(self):
+        from zope.sendmail.leasefile import LEASE
+        from zope.sendmail.leasefile import describe_lease
+        secret = os.path.join(self.queue, 'secret')
+        with open(secret, 'w') as f:
+            f.write('host: SECRET-4242\n')
+        os.symlink(secret, os.path.join(self.queue, LEASE))
+        lease = self.lease()
+        for i in range(3):
+            self.assertFalse(lease.acquire())
+        [record] = self.log.records
+        self.assertIn('cannot look at the processor lease: ', record.msg
+                      % record.args)
+        self.assertIn('is a symbolic link, not a regular file',
+                      record.getMessage())
+        self.assertNotIn('SECRET', str(self.log))
+        self.assertEqual(self.fields(), {})
+        self.assertEqual(describe_lease(self.fields(), time.time()),
+                         'held by ? pid ? (unreadable lease file)')
+
     def test_settings_checked(self):
         from zope.sendmail.leasefile import check_settings
         check_settings(120, 10, 20)

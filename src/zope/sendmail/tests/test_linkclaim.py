@@ -51,6 +51,21 @@ class LinkClaimTests(unittest.TestCase):
         self.log = InstalledHandler('zope.sendmail.linkclaim')
         self.addCleanup(self.log.uninstall)
 
+    def test_a_link_in_place_of_a_message_is_never_claimed(self):
+        from zope.sendmail.linkclaim import claim
+        secret = os.path.join(self.tmp.name, 'secret')
+        with open(secret, 'w') as f:
+            f.write('SECRET\n')
+        os.utime(secret, (1000, 1000))
+        path = os.path.join(self.queue, 'new', '1.M1P1Q2.link')
+        os.symlink(secret, path)
+        self.assertIsNone(claim(path))
+        self.assertEqual(os.listdir(os.path.join(self.queue, 'new')),
+                         ['1.M1P1Q2.link'])
+        self.assertEqual(os.stat(secret).st_mtime, 1000)  # not touched
+        self.assertIn("cannot claim %r: a symbolic link; it is never read"
+                      % path, str(self.log))
+
     def _message(self, sub='new', mtime=None):
         path = os.path.join(self.queue, sub, '1.M1P1Q1.host')
         with open(path, 'wb') as f:

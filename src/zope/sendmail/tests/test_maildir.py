@@ -111,6 +111,31 @@ class MaildirTests(unittest.TestCase):
                          [os.path.join(self.path, 'new', 'fresh'),
                           os.path.join(self.path, 'cur', 'old')])
 
+    def test_iteration_lists_regular_files_only(self):
+        maildir = self._makeOne()
+        new = os.path.join(self.path, 'new')
+        os.mkfifo(os.path.join(new, '1.fifo'))
+        os.symlink('/dev/zero', os.path.join(new, '2.link'))
+        os.mkdir(os.path.join(new, '3.dir'))
+        open(os.path.join(new, '4.file'), 'w').close()
+        self.assertEqual(list(maildir), [os.path.join(new, '4.file')])
+
+    def test_cleanup_removes_links_not_their_targets(self):
+        maildir = self._makeOne()
+        tmp = os.path.join(self.path, 'tmp')
+        target = os.path.join(self.tmp, 'target')
+        open(target, 'w').close()
+        os.symlink(target, os.path.join(tmp, 'link'))
+        os.mkfifo(os.path.join(tmp, 'fifo'))
+        os.mkdir(os.path.join(tmp, 'dir'))
+        old = 1000000000
+        for name in ('link', 'fifo', 'dir'):
+            os.utime(os.path.join(tmp, name), (old, old),
+                     follow_symlinks=False)
+        self.assertEqual(maildir.cleanup(), 2)
+        self.assertEqual(os.listdir(tmp), ['dir'])
+        self.assertTrue(os.path.exists(target))
+
     def test_iteration_tolerates_vanished_subdir(self):
         maildir = self._makeOne()
         os.rmdir(os.path.join(self.path, 'cur'))

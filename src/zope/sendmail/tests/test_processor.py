@@ -225,8 +225,9 @@ class OutcomeTests(ProcessorTestBase):
         self.assertIn('.rejected-0000000001.corrupt', self._files('new'))
         with open(os.path.join(self.queue, 'new',
                                '.reason-0000000001.corrupt')) as f:
-            self.assertIn('unreadable queue file 0000000001.corrupt: queue'
-                          ' file does not start with X-Zope-From', f.read())
+            self.assertEqual('unreadable queue file 0000000001.corrupt: queue'
+                             ' file does not start with an X-Zope-From'
+                             ' line\n', f.read())
 
     def test_vanished_file(self):
         from zope.sendmail.processor import PassResult

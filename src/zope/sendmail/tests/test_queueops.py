@@ -160,14 +160,11 @@ class ViewTests(QueueOpsTestBase):
     def test_vanishing_files_are_skipped(self):
         from zope.sendmail import queueops
         self._file('new', 'gone')
-        real_stat = os.stat
 
-        def stat(path, *args, **kw):
-            if path.endswith('gone'):
-                raise FileNotFoundError(path)
-            return real_stat(path, *args, **kw)
-        with mock.patch.object(queueops.os, 'stat', stat):
-            self.assertEqual(queueops.scan(self.queue), [])
+        def read(entry):  # as if sent between the listing and the read
+            raise FileNotFoundError(entry.path)
+        with mock.patch.object(queueops.Entry, 'read', read):
+            self.assertEqual(queueops.scan(self.queue, read=True), [])
 
 
 class RejectedTests(QueueOpsTestBase):
