@@ -100,8 +100,9 @@ class ConsoleApp:
             for warning in settings.warnings:
                 log.warning('%s', warning)
             try:
-                queueops.check_queue(settings.queue_path,
-                                     create=settings.mode in PROCESSING)
+                queueops.check_queue(
+                    settings.queue_path, create=settings.mode in PROCESSING,
+                    shared_group=settings.values.get('shared_group'))
             except queueops.QueueError as e:
                 return self._usage(str(e))
             except OSError as e:

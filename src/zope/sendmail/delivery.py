@@ -216,15 +216,17 @@ class QueuedMailDelivery(AbstractMailDelivery):
     With *durable* (the default) a committed message survives a crash or a
     power loss.  ``durable=False`` skips the syncs: faster, but a crash
     shortly after a commit may lose or truncate queued mail.
-    *maildir_factory* (an `IMaildirFactory`) opens the queue.
+    *maildir_factory* (an `IMaildirFactory`) opens the queue, with
+    *shared_group* when true (a queue its group may write to).
     """
 
     def __init__(self, queuePath, transaction_manager=None, durable=True,
-                 maildir_factory=Maildir):
+                 maildir_factory=Maildir, shared_group=False):
         super().__init__(transaction_manager)
         self._queuePath = queuePath
         self.durable = durable
         self.maildir_factory = maildir_factory
+        self.shared_group = shared_group
         self._maildir = None
 
     queuePath = property(lambda self: self._queuePath)
@@ -235,7 +237,10 @@ class QueuedMailDelivery(AbstractMailDelivery):
     @property
     def maildir(self):
         if self._maildir is None:
-            self._maildir = self.maildir_factory(self.queuePath, create=True)
+            # 7.3's factories take no such keyword: given only when set.
+            shared = {'shared_group': True} if self.shared_group else {}
+            self._maildir = self.maildir_factory(self.queuePath, create=True,
+                                                 **shared)
         return self._maildir
 
     def createItem(self, message_id, fromaddr, toaddrs, message):

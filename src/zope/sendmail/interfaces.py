@@ -26,6 +26,7 @@ from zope.sendmail.maildir_interfaces import IMaildir  # noqa
 from zope.sendmail.maildir_interfaces import IMaildirFactory  # noqa
 from zope.sendmail.maildir_interfaces import IMaildirMessageWriter  # noqa
 from zope.sendmail.maildir_interfaces import INotices  # noqa
+from zope.sendmail.maildir_interfaces import UnsafeQueueError  # noqa
 from zope.sendmail.lease_interfaces import IProcessorLease  # noqa
 from zope.sendmail.startup_interfaces import \
     IQueueProcessorRegistration  # noqa

@@ -8,8 +8,9 @@ the move, and the ``new/`` directory after it; the second sync is the
 caller's to batch (see `Maildir.sync_new`), because one directory sync
 covers any number of renames.  Everything made here is private whatever the
 umask: files 0600, created exclusively, and directories 0700
-(`make_private_dirs`).  Only regular files are messages: whatever else
-lies in ``new/`` or ``cur/`` (a FIFO, a symbolic link) is not listed.
+(`make_private_dirs`); a queue that others could tamper with is refused
+(`zope.sendmail.queuedirs`).  Only regular files are messages: whatever
+else lies in ``new/`` or ``cur/`` (a FIFO, a symbolic link) is not listed.
 """
 import logging
 import os
@@ -27,11 +28,12 @@ from zope.sendmail.maildirnames import unique_name  # noqa: F401
 from zope.sendmail.maildirwriter import MaildirMessageWriter
 from zope.sendmail.maildirwriter import fsync_path
 from zope.sendmail.maildirwriter import new_message
+from zope.sendmail.queuedirs import SUBDIRS
+from zope.sendmail.queuedirs import check_queue_dirs
 
 
 log = logging.getLogger(__name__)
 
-SUBDIRS = ('tmp', 'new', 'cur')
 # What a freshly made file system holds: a directory still "empty".
 _EMPTY = {'lost+found'}
 
@@ -62,10 +64,16 @@ def make_private_dirs(path):
 @provider(IMaildirFactory)
 @implementer(IMaildir)
 class Maildir:
-    """A Maildir folder at *path*; see `IMaildirFactory` for *create*."""
+    """A Maildir folder at *path*; see `IMaildirFactory` for *create* and
+    *shared_group*."""
 
-    def __init__(self, path, create=False):
+    def __init__(self, path, create=False, shared_group=False):
         self.path = path
+        self.shared_group = shared_group
+        if os.path.isdir(path):
+            # Before anything is made: a link in place of new/ is not a
+            # missing new/.
+            check_queue_dirs(path, shared_group)
         missing = [d for d in SUBDIRS
                    if not os.path.isdir(os.path.join(path, d))]
         if not missing:

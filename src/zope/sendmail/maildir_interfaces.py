@@ -10,13 +10,27 @@ entries (a FIFO in ``new/``, a claim file it cannot open) through an
 from zope.interface import Interface
 
 
+class UnsafeQueueError(ValueError):
+    """A queue directory that others than its owner could tamper with:
+    its ``new/``, ``cur/`` or ``tmp/`` is a symbolic link, or it or one of
+    them is writable by every user, or by its group (unless the queue is
+    opened with *shared_group*).  The message names the directory, says
+    why and what to do; nothing in the queue was touched."""
+
+
 class IMaildirFactory(Interface):
-    def __call__(dirname, create=False):
+    def __call__(dirname, create=False, shared_group=False):
         """Return an `IMaildir` for the directory *dirname*.
 
         A path that is not a Maildir raises ``ValueError`` naming it.  With
         *create*, a missing or empty directory becomes one; a regular file
-        or a directory holding other files is still refused.
+        or a directory holding other files is still refused.  A queue that
+        others could tamper with raises `UnsafeQueueError` (a
+        ``ValueError``); *shared_group* accepts one writable by its group
+        (a group of users sharing the queue), never one writable by every
+        user.  A queue owned by another user is used, with one warning.
+        Factories of 7.3's kind, without *shared_group*, are called
+        without it.
         """
 
 

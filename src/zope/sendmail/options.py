@@ -131,6 +131,11 @@ class IQueueProcessorOptions(Interface):
         description="Seconds kept for a message in flight: a holder that"
                     " cannot renew starts no message after (timeout -"
                     " margin) / 2 seconds.")
+    shared_group = Bool(
+        title="Shared group", default=False, required=False,
+        description="Accept a queue directory that its group may write to,"
+                    " for users of one group sharing the queue (never one"
+                    " that every user may write to).")
 
 
 def zcml_name(name):
@@ -242,4 +247,5 @@ def processor_arguments(settings):
             'max_messages': get('max_messages'), 'lease': get('lease'),
             'lease_timeout': get('lease_timeout'),
             'lease_renew': get('lease_renew'),
-            'lease_margin': get('lease_margin')}
+            'lease_margin': get('lease_margin'),
+            'shared_group': get('shared_group')}

@@ -59,12 +59,14 @@ class QueueProcessorThread(threading.Thread):
     whether this processor sends only while it holds the queue's
     `ProcessorLease` (``'auto'``: on a network file system), with
     *lease_timeout*, *lease_renew* and *lease_margin*; a standby waits.
+    *shared_group* is `Maildir`'s, for the queue at *queuePath*.
     """
 
     def __init__(self, interval=3.0, mailer=None, queuePath=None,
                  maildir=None, retry=None, connections=8, max_messages=100,
                  housekeeping=3600.0, lease='auto', lease_timeout=120.0,
-                 lease_renew=10.0, lease_margin=20.0, max_rate=None):
+                 lease_renew=10.0, lease_margin=20.0, max_rate=None,
+                 shared_group=False):
         # 7.3's name, which sites' thread dumps and monitoring know.
         super().__init__(name='zope.sendmail.queue.QueueProcessorThread',
                          daemon=True)
@@ -73,6 +75,7 @@ class QueueProcessorThread(threading.Thread):
         self.interval = interval
         self.mailer = mailer
         self.maildir = maildir
+        self.shared_group = shared_group
         if queuePath is not None:
             self.setQueuePath(queuePath)
         self.retry = retry or RetryPolicy(interval)
@@ -104,7 +107,9 @@ class QueueProcessorThread(threading.Thread):
         self.mailer = mailer
 
     def setQueuePath(self, path):
-        self.maildir = Maildir(path, create=True)
+        self.maildir = Maildir(path, create=True,
+                               shared_group=getattr(self, 'shared_group',
+                                                    False))
 
     def setMaildir(self, maildir):
         self.maildir = maildir

@@ -24,8 +24,10 @@ from zope.sendmail.leasefile import read_lease
 from zope.sendmail.maildir import SUBDIRS
 from zope.sendmail.maildir import Maildir
 from zope.sendmail.maildir import unique_name
+from zope.sendmail.maildir_interfaces import UnsafeQueueError
 from zope.sendmail.netfs import describe
 from zope.sendmail.netfs import file_system
+from zope.sendmail.queuedirs import check_queue_dirs
 from zope.sendmail.queuescan import HEAD_SIZE  # noqa: F401 (its old home)
 from zope.sendmail.queuescan import STATES
 from zope.sendmail.queuescan import Entry  # noqa: F401
@@ -40,21 +42,27 @@ class QueueError(Exception):
     """The path is not a queue that can be used."""
 
 
-def check_queue(path, create=False):
-    """Check that *path* is a queue directory; with *create*, make an
-    existing empty directory one (a path that does not exist is never
-    created: a mistyped one would silently become an empty queue)."""
+def check_queue(path, create=False, shared_group=False):
+    """Check that *path* is a queue directory that no one else could tamper
+    with (see `zope.sendmail.queuedirs`: *shared_group* accepts one its
+    group may write to); with *create*, make an existing empty directory
+    one (a path that does not exist is never created: a mistyped one would
+    silently become an empty queue)."""
     if not os.path.isdir(path):
         raise QueueError(f'no queue directory {path!r}' if not
                          os.path.exists(path) else
                          f'{path!r} is not a directory')
+    try:
+        check_queue_dirs(path, shared_group)
+    except UnsafeQueueError as e:
+        raise QueueError(str(e)) from None
     present = [d for d in SUBDIRS if os.path.isdir(os.path.join(path, d))]
     if len(present) < len(SUBDIRS):
         if present or os.listdir(path):
             raise QueueError(f'{path!r} is not a mail queue (a Maildir with'
                              f' tmp/, new/ and cur/)')
         if create:
-            Maildir(path, create=True)
+            Maildir(path, create=True, shared_group=shared_group)
 
 
 def parse_age(text):

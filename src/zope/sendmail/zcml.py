@@ -166,7 +166,12 @@ class _IQueuedDelivery(IDeliveryDirective):
 
 def _processor_field(name, field):
     """The ZCML field of the processor setting *name*: the field of
-    `IQueueProcessorOptions`, under its camelCase attribute name."""
+    `IQueueProcessorOptions`, under its camelCase attribute name (a
+    boolean read exactly, as `_directive_field` does)."""
+    if isinstance(field, SchemaBool):
+        return Bool(title=field.title, description=field.description,
+                    default=field.default, required=False,
+                    __name__=zcml_name(name))
     field = copy.copy(field)
     field.__name__ = zcml_name(name)
     return field
@@ -209,11 +214,11 @@ def lookup_mailer(name):
     return mailer
 
 
-def prepare_queue(path):
-    """Create the Maildir at *path* if needed and check that it is writable.
-    """
+def prepare_queue(path, shared_group=False):
+    """Create the Maildir at *path* if needed and check that it is safe
+    (*shared_group* is `Maildir`'s) and writable."""
     try:
-        Maildir(path, create=True)
+        Maildir(path, create=True, shared_group=shared_group)
     except (OSError, ValueError) as e:
         raise ConfigurationError(
             f'cannot use {path!r} as a mail queue: {e}')
@@ -256,13 +261,16 @@ def queuedDelivery(_context, queuePath, mailer, permission=None, name='Mail',
     except ValueError as e:
         raise ConfigurationError(f'queue {queuePath!r}: {e}')
 
-    delivery = _protect(QueuedMailDelivery(queuePath), permission)
+    shared_group = thread_options['shared_group']
+    delivery = _protect(QueuedMailDelivery(queuePath,
+                                           shared_group=shared_group),
+                        permission)
     _context.action(
         discriminator=None, callable=lookup_mailer, args=(mailer,),
         order=DELIVERY_ORDER)
     _context.action(
-        discriminator=None, callable=prepare_queue, args=(queuePath,),
-        order=DELIVERY_ORDER)
+        discriminator=None, callable=prepare_queue,
+        args=(queuePath, shared_group), order=DELIVERY_ORDER)
     _context.action(
         discriminator=('utility', IMailDelivery, name),
         callable=register_delivery, args=(delivery, name, _context.info),

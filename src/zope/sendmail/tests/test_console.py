@@ -171,7 +171,8 @@ class SettingsTests(ConsoleTestBase):
                 {'retry_first': 'retryFirst', 'retry_factor': 'retryFactor',
                  'retry_cap': 'retryCap', 'max_messages': 'maxMessages',
                  'lease_timeout': 'leaseTimeout', 'lease_renew': 'leaseRenew',
-                 'lease_margin': 'leaseMargin', 'max_rate': 'maxRate'}
+                 'lease_margin': 'leaseMargin', 'max_rate': 'maxRate',
+                 'shared_group': 'sharedGroup'}
                 .get(option.name, option.name)]
             self.assertEqual(
                 (getattr(field, 'min', None), field.default),
