@@ -119,20 +119,21 @@ class Claim:
         cur = os.path.join(os.path.dirname(self.directory), 'cur')
         target = os.path.join(cur, self.name)
         write_atomically(os.path.join(cur, RETRY + self.name), retry_data)
-        source = self.path
-        if message is not None:
-            source = write_private(os.path.dirname(self.directory), message)
         # The due time is set before the file appears in cur/, so that no
         # other processor finds it due in between.
-        if source == self.path and self._message is not None and \
-                os.utime in os.supports_fd:
-            os.utime(self._message, (time.time(), next_attempt))
+        if message is not None:
+            writer = write_private(os.path.dirname(self.directory), message,
+                                   target)
+            writer.commit(mtime=next_attempt)
+            if writer.replaced:
+                log.error('deferring %s: %s', self.path, writer.replaced)
         else:
-            os.utime(source, (time.time(), next_attempt),
-                     follow_symlinks=False)
-        os.rename(source, target)
+            os.utime(self._message if self._message is not None and
+                     os.utime in os.supports_fd else self.path,
+                     (time.time(), next_attempt))
+            os.rename(self.path, target)
         if target != self.path:
-            if source != self.path:
+            if message is not None:
                 _unlink(self.path)
             _unlink(self.sidecar(RETRY))
         self.release()

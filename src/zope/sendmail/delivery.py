@@ -287,6 +287,8 @@ class QueuedBatch:
                 log.error('message %s committed but not queued: cannot move'
                           ' %s into new/: %s', message_id, writer.path, e)
             else:
+                if getattr(writer, 'replaced', None):  # tampered with
+                    log.error('message %s: %s', message_id, writer.replaced)
                 log.debug('message %s queued as %s', message_id,
                           writer.final_path)
         if self.durable and items:

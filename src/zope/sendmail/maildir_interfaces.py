@@ -58,11 +58,13 @@ class IMaildirMessageWriter(Interface):
         """Write each of *lines*, as ``write`` does."""
 
     def close():
-        """Close the file; it stays in ``tmp/``."""
+        """End the writing; the file stays in ``tmp/`` (its descriptor may
+        be kept until ``commit`` or ``abort``, for the commit's check)."""
 
     def commit():
         """Close the file if needed and move it into ``new/``; after
-        ``abort``, raise ``RuntimeError``."""
+        ``abort``, raise ``RuntimeError``.  What is moved into ``new/`` must
+        be the file written, never one put in its place meanwhile."""
 
     def abort():
         """Close the file if needed and remove it; harmless when called
