@@ -102,9 +102,10 @@ class HostileAddressTests(unittest.TestCase):
             connection.send('noreply@site.org', ['b@x\uff1e.org'], MESSAGE)
         self.assertEqual(connection.send('a@site.org', ['b@x.org'], MESSAGE),
                          {})
-        rcpts = [line for line in self.layer.server.transcript()
+        # Python 3.13's smtplib writes "to:" in lower case.
+        rcpts = [line.lower() for line in self.layer.server.transcript()
                  if line.lower().startswith('c: rcpt')]
-        self.assertEqual(rcpts, ['C: rcpt TO:<b@x.org>'])
+        self.assertEqual(rcpts, ['c: rcpt to:<b@x.org>'])
 
     def test_controls_refused_by_both_deliveries(self):
         for delivery in self.deliveries():
