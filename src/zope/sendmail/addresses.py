@@ -27,6 +27,7 @@ before anything is queued:
 """
 import ipaddress
 import re
+from email.utils import getaddresses
 from email.utils import parseaddr
 
 import idna
@@ -51,7 +52,12 @@ _NOT_IN_HOST_NAME = re.compile(r'[^A-Za-z0-9_.-]')
 _LITERAL = re.compile(r'\[(IPv6:)?([0-9A-Fa-f.:]+)\]')
 # A local part SMTP carries as it is: a dot-string of atext (RFC 5321,
 # with UTF-8 from RFC 6531), dots anywhere; or a quoted string.
-_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\x80-\U0010ffff"
+# Unicode's space separators (Zs) are no atext: invisible, they would
+# make "\xa0ann@x.org" look like ann@x.org, and parsers strip them.
+_UNICODE_SPACES = '\xa0\u1680\u2000-\u200a\u202f\u205f\u3000'
+_ATEXT = (r"A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\x80-\x9f\xa1-\u167f"
+          r"\u1681-\u1fff\u200b-\u202e\u2030-\u205e\u2060-\u2fff"
+          r"\u3001-\U0010ffff")
 _DOT_STRING = re.compile(f'[{_ATEXT}]+')
 _NOT_ATEXT = re.compile(f'[^{_ATEXT}]')
 # The common case, which every rule above lets through as it is: an
@@ -59,6 +65,20 @@ _NOT_ATEXT = re.compile(f'[^{_ATEXT}]')
 _SIMPLE = re.compile(
     rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]+@{_HOST_NAME.pattern}")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\[ -~])*"')
+# How an address is written (RFC 5322's name-addr and addr-spec, without
+# what the e-mail parser would quietly drop or mend): an addr-spec, maybe
+# followed by a comment, or a display name and the addr-spec in angle
+# brackets.  A local part is a dot-string or a quoted string; the domain
+# is checked by `encode_domain`.  No nested comments, no group syntax.
+_QSTRING = r'"(?:[^"\\]|\\.)*"'
+_COMMENT = r'\((?:[^()\\]|\\.)*\)'
+_WORD = rf'(?:{_QSTRING}|{_COMMENT}|[{_ATEXT}{_UNICODE_SPACES}]+)'
+_ADDR_SPEC = (rf'(?:{_QSTRING}|[{_ATEXT}]+)'
+              r'(?:@(?:\[[^][\\ ]*\]|[^][ <>()"\\,;:@]+))?')
+_WRITTEN = re.compile(
+    rf' *(?:(?P<bare>{_ADDR_SPEC})(?: +{_COMMENT})?'
+    rf'|(?:{_WORD}(?: *{_WORD})* *)?<(?P<angle>{_ADDR_SPEC})>(?: *{_COMMENT})?'
+    rf') *')
 
 
 def control_character(text):
@@ -84,6 +104,69 @@ def control_error(what, text):
     return ValueError(f'{what} contains {problem}: {text!r}')
 
 
+def written_problem(address):
+    """Why *address* is not written as one address, or None: RFC 5322's
+    addr-spec (maybe followed by a comment) or name-addr, without what the
+    e-mail parser would quietly drop or mend (see `read_problem`)."""
+    if _WRITTEN.fullmatch(address):
+        return None
+    return _unwritten(address)
+
+
+def read_problem(address):
+    """Why the e-mail parser does not read *address*, written as one
+    address (`written_problem`), as the addr-spec written, or None.
+
+    The parser is lenient: it drops the name of RFC 5322's group syntax
+    (``a:b@x.org`` is b@x.org), closes an unbalanced quote, comment or
+    angle bracket, and removes comments and spaces inside an addr-spec
+    (``a(b)c@x.org`` is ac@x.org).  The address that goes on the wire, and
+    the one the queue file's reader finds, must be the one written.
+    """
+    match = _WRITTEN.fullmatch(address)
+    written = match.group('bare') or match.group('angle')
+    read = {addr for name, addr in getaddresses([address])}
+    read.add(parseaddr(address)[1])
+    if read == {written}:
+        return None
+    read.discard('')
+    if not read:
+        return 'is not read as an address by the e-mail parser'
+    return 'reads as ' + ', '.join(repr(a) for a in sorted(read))
+
+
+def _unwritten(address):
+    """What is wrong with *address*, which is not written as an address:
+    the first separator outside quotes, comments and literals, or what is
+    left open; else a hint of the forms."""
+    closing = None   # what ends the quote, literal, comment or angle
+    depth = 0        # of nested comments
+    escaped = False
+    for char in address:
+        if escaped:
+            escaped = False
+        elif char == '\\' and closing != ']':
+            escaped = True
+        elif closing == ')' and char == '(':
+            depth += 1
+        elif closing is not None:
+            if char == closing:
+                depth -= closing == ')'
+                if depth == 0:
+                    closing = None
+        elif char in '"[(<':
+            closing = {'"': '"', '[': ']', '(': ')', '<': '>'}[char]
+            depth = char == '('
+        elif char in ':;':
+            return f'holds {char!r} outside quotes (group syntax)'
+    if closing is not None:
+        return 'leaves ' + {'"': 'a quoted string', ']': 'a domain literal',
+                            ')': 'a comment', '>': 'an angle bracket'}[
+                                closing] + ' open'
+    return ('is not written as one (give name@example.com, or'
+            ' Name <name@example.com>)')
+
+
 def join_address(name, addr_spec):
     """*name* and *addr_spec* as one address (``Name <addr>``); unlike
     `email.utils.formataddr` it takes a non-ASCII addr-spec, and keeps a
@@ -99,7 +182,9 @@ def split_address(address):
     """``(display name, addr-spec)`` of *address*: ``'Ann <a@x.org>'`` is
     ``('Ann', 'a@x.org')``; the empty sender (``''`` or ``'<>'``) has an
     empty addr-spec."""
-    address = address.strip()
+    # Only ASCII white space: str.strip() would take U+00A0 and the like
+    # too, which the e-mail parser keeps.
+    address = address.strip(' \t')
     if _BARE.fullmatch(address):
         return '', address
     return parseaddr(address)

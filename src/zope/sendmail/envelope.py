@@ -10,10 +10,12 @@ import re
 from email.utils import getaddresses
 
 from zope.sendmail.addresses import control_character
+from zope.sendmail.addresses import control_error
 from zope.sendmail.addresses import join_address
-from zope.sendmail.addresses import split_address
+from zope.sendmail.addresses import read_problem
 from zope.sendmail.addresses import stored_address
 from zope.sendmail.addresses import wire_address
+from zope.sendmail.addresses import written_problem
 from zope.sendmail.display import printable
 
 
@@ -54,20 +56,29 @@ def _checked_wire(address, what):
         raise TypeError(
             f'{what} must be a string, not {type(address).__name__}:'
             f' {address!r}')
+    empty = address.strip() in ('', '<>')
+    if not empty and not _PLAIN_ADDRESS.fullmatch(address):
+        # Not the common case: is it written as one address?  (Then, once
+        # its parts are checked, whether the e-mail parser, which the
+        # queue file's reader uses, reads it as written.)
+        error = control_error(what, address)
+        if error is not None:
+            raise error  # before the parser sees it
+        problem = written_problem(address)
+        if problem is not None:
+            raise ValueError(f'{what} is not a single e-mail address:'
+                             f' {address!r} {problem}')
     wire = wire_address(address, what)[0]
-    if not wire:
-        if address.strip() not in ('', '<>'):
-            # Something the parser makes nothing of (``Ann <@x.org>``)
-            # must not pass for the empty sender.
-            raise ValueError(
-                f'{what} is not a single e-mail address: {address!r}')
-    elif not _PLAIN_ADDRESS.fullmatch(address):
-        # Not the common case: ask the e-mail parser, which the queue
-        # file's reader uses, whether it sees this one address too.
-        parsed = [a for a in getaddresses([address]) if a[1]]
-        if len(parsed) != 1 or parsed[0][1] != split_address(address)[1]:
-            raise ValueError(
-                f'{what} is not a single e-mail address: {address!r}')
+    if not wire and not empty:
+        # Something the parser makes nothing of (``Ann <@x.org>``) must
+        # not pass for the empty sender.
+        raise ValueError(f'{what} is not a single e-mail address:'
+                         f' {address!r}')
+    if not empty and not _PLAIN_ADDRESS.fullmatch(address):
+        problem = read_problem(address)
+        if problem is not None:
+            raise ValueError(f'{what} is not a single e-mail address:'
+                             f' {address!r} {problem}')
     return wire
 
 
