@@ -163,8 +163,12 @@ def _unwritten(address):
         return 'leaves ' + {'"': 'a quoted string', ']': 'a domain literal',
                             ')': 'a comment', '>': 'an angle bracket'}[
                                 closing] + ' open'
-    return ('is not written as one (give name@example.com, or'
-            ' Name <name@example.com>)')
+    return NOT_WRITTEN
+
+
+#: `written_problem`'s answer when nothing more precise is known.
+NOT_WRITTEN = ('is not written as one (give name@example.com, or Name'
+               ' <name@example.com>)')
 
 
 def join_address(name, addr_spec):

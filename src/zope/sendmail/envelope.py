@@ -11,6 +11,7 @@ from email.utils import getaddresses
 
 from zope.sendmail.addresses import control_character
 from zope.sendmail.addresses import control_error
+from zope.sendmail.addresses import NOT_WRITTEN
 from zope.sendmail.addresses import join_address
 from zope.sendmail.addresses import read_problem
 from zope.sendmail.addresses import stored_address
@@ -65,6 +66,10 @@ def _checked_wire(address, what):
         if error is not None:
             raise error  # before the parser sees it
         problem = written_problem(address)
+        if problem is NOT_WRITTEN:
+            # A part of it may break a rule that says more ("the local
+            # part 'Ann Lee' holds ' '"): that error first.
+            wire_address(address, what)
         if problem is not None:
             raise ValueError(f'{what} is not a single e-mail address:'
                              f' {address!r} {problem}')
