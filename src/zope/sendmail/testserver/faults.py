@@ -39,6 +39,16 @@ time; the server reads them per command.  ``reset()`` restores all of them:
     ``throttled`` counts those replies.
 ``refuse_helo``
     answer HELO with 554 (with ``refuse_ehlo``: a server refusing to talk).
+``greylist(address, seconds)``
+    RCPT TO for ``address`` gets ``451 4.7.1 Greylisted, please try again
+    later`` until *seconds* after its first attempt, then is accepted, as
+    a greylisting server does; ``greylisted[address]`` counts those
+    replies.
+``max_recipients``
+    None, or how many recipients one transaction may have: a RCPT TO
+    beyond that many accepted gets ``452 4.5.3 Too many recipients`` (RFC
+    5321 4.5.3.1.10), as Postfix's ``smtpd_recipient_limit`` or Exchange
+    Online answer; ``capped`` counts those replies.
 
 Hostile relays, which a client must bound itself:
 
@@ -120,6 +130,13 @@ class _Faults:
         """Answer every end of DATA with this reply until reset."""
         self._data_reply = _reply(code, text)
 
+    def greylist(self, address, seconds=60.0):
+        """Greylist RCPT TO for ``address`` (case-insensitive) for
+        *seconds* from its first attempt."""
+        if not seconds >= 0:
+            raise ValueError(f'seconds must be >= 0, not {seconds!r}')
+        self._greylist[address.lower()] = [float(seconds), None]
+
     def _reset_faults(self):
         self._refusals, self.local_part_rules = {}, True
         self._mail_reply = self._data_reply = None
@@ -132,6 +149,8 @@ class _Faults:
         self.refuse_ehlo = self.refuse_helo = False
         self.endless_reply = self._starttls_reply = self.trickle = None
         self.endless_lines = 0
+        self._greylist, self.greylisted = {}, collections.Counter()
+        self.max_recipients, self.capped = None, 0
 
     # Called from the server thread.
 
@@ -154,6 +173,31 @@ class _Faults:
     def _release(self, smtp):
         """*smtp* said QUIT or is gone: its session no longer counts."""
         self._admitted.discard(smtp)
+
+    def _rcpt_reply(self, address, accepted):
+        """The reply to RCPT TO for *address* after *accepted* recipients
+        of this transaction, or None to accept it."""
+        if self.max_recipients is not None and \
+                accepted >= self.max_recipients:
+            self.capped += 1
+            return '452 4.5.3 Too many recipients'
+        key = address.lower()
+        reply = self._refusals.get(key)
+        if reply is None and self.local_part_rules:
+            local = key.rpartition('@')[0]
+            if local.startswith('tempfail'):
+                reply = '451 4.3.0 tempfail@ test address: try again later'
+            elif local.startswith('reject'):
+                reply = '550 5.1.1 reject@ test address: no such user'
+        greylist = self._greylist.get(key)
+        if reply is None and greylist is not None:
+            now = time.monotonic()
+            if greylist[1] is None:
+                greylist[1] = now  # the timer starts at the first attempt
+            if now - greylist[1] < greylist[0]:
+                self.greylisted[key] += 1
+                reply = '451 4.7.1 Greylisted, please try again later'
+        return reply
 
     def _rate_reply(self):
         """The reply to a MAIL FROM past ``max_rate``, or None."""

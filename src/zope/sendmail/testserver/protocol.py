@@ -236,13 +236,7 @@ class _Handler(_XOAuth2Handler):
 
     async def handle_RCPT(self, smtp, session, envelope, address, options):
         self.srv._maybe_drop(smtp, 'rcpt')
-        reply = self.srv._refusals.get(address.lower())
-        if reply is None and self.srv.local_part_rules:
-            local = address.rpartition('@')[0].lower()
-            if local.startswith('tempfail'):
-                reply = '451 4.3.0 tempfail@ test address: try again later'
-            elif local.startswith('reject'):
-                reply = '550 5.1.1 reject@ test address: no such user'
+        reply = self.srv._rcpt_reply(address, len(envelope.rcpt_tos))
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
