@@ -8,6 +8,19 @@ error blames no message.  The relay's limits are temporary errors of their
 own classes (`zope.sendmail.relayinterfaces`): a connection turned away
 (`RelayBusyError`), "too fast" (`ThrottledError`) and a used-up quota
 (`QuotaExceededError`).  Only this module reads reply texts for them.
+
+Whose reply it is depends on the command it answers (its *stage*).  A
+reply to ``RCPT TO`` concerns that recipient: greylisting (``451 4.7.1``),
+a full mailbox, a recipient receiving too fast (``450 4.2.1``).  Only a
+``421`` (the relay closes the connection) and texts naming a rate (but
+not a recipient cap, nor a recipient's own status) pace the relay at any
+stage; at ``MAIL FROM`` a ``4.7.x`` status does too ("try again later").
+A ``4.7.x`` at the end of ``DATA`` is a policy verdict on this message
+(greylisting by a content filter, a DMARC check failing for now), not
+the relay's pace: the message is deferred with backoff, as any message
+refused for now, and the others go on.  A recipient cap (``452 4.5.3
+Too many recipients``, RFC 5321 4.5.3.1.10) is neither: the connection
+sends the rest in another transaction (`is_cap`).
 """
 import re
 import smtplib
@@ -25,12 +38,20 @@ from zope.sendmail.relayinterfaces import ThrottledError
 from zope.sendmail.smtpclient import ReplyLimitError
 
 
-# "Too fast": a 4.7.x status (Gmail's 421 4.7.0, Exchange's 4.7.x) or the
-# words of SES ("454 Throttling failure: Maximum sending rate exceeded")
-# and others ("450 4.2.1 ... receiving mail at a rate ...").
-_THROTTLING = re.compile(
-    r'\b4[.]7[.]\d{1,3}\b|throttl|too (?:many|fast)|\brate\b|slow down',
-    re.I)
+#: The stages of a transaction whose replies are told apart.
+MAIL, RCPT, DATA = 'MAIL FROM', 'RCPT TO', 'DATA'
+
+# "Too fast" in words: SES's "454 Throttling failure: Maximum sending rate
+# exceeded", "too many messages", Gmail's "4.7.28 ... unusual rate".  Not
+# a bare 4.7.x status, which greylisting and policy refusals share, and
+# not "too many recipients", a cap on one transaction.
+_RATE = re.compile(
+    r'throttl|too (?:many\b(?! (?:recipients|rcpt))|fast)|\brate\b'
+    r'|rate[ -]?limit|slow down', re.I)
+# RFC 5321 4.5.3.1.10: "452 Too many recipients" (X.5.3 in RFC 3463).
+_CAP = re.compile(r'\b[45][.]5[.]3\b|too many (?:recipients|rcpt)', re.I)
+# The enhanced status code (RFC 3463) opening a reply's text.
+_STATUS = re.compile(r'\s*[245][.](\d{1,3})[.]\d{1,3}\b')
 # The relay's quota for a period, never a recipient's full mailbox ("452
 # 4.2.2 over quota"): SES's "Daily message quota exceeded", Exchange's
 # "554 5.2.0 ... SubmissionQuotaExceededException".
@@ -38,15 +59,46 @@ _QUOTA = re.compile(r'daily|per[ -]day|(?:sending|message|submission) ?quota'
                     r'|quotaexceeded', re.I)
 
 
-def is_throttling(code, reply):
-    """Whether the 4xx reply *code* *reply* says "too fast"."""
-    return 400 <= code < 500 and bool(_THROTTLING.search(reply_text(reply)))
+def _subject(text):
+    """The subject of the reply's enhanced status code (``'7'`` for
+    4.7.1: security or policy), or None."""
+    match = _STATUS.match(text)
+    return match.group(1) if match else None
+
+
+def is_cap(code, reply):
+    """Whether *code* *reply*, answering ``RCPT TO``, says the transaction
+    has as many recipients as the relay takes: ``452`` (or ``552``, which
+    RFC 5321 asks clients to take as ``452``) with status X.5.3 or the
+    words "too many recipients".  The rest go in another transaction."""
+    return code in (452, 552) and bool(_CAP.search(reply_text(reply)))
+
+
+def is_throttling(code, reply, stage=None):
+    """Whether the 4xx reply *code* *reply* to a command of *stage*
+    (`MAIL`, `RCPT`, `DATA` or None) says "too fast": its text names a
+    rate, unless it is a recipient cap, or, at `RCPT`, a recipient's own
+    address or mailbox status (``450 4.2.1 ... receiving mail at a
+    rate``); at `MAIL` a ``4.7.x`` status is enough."""
+    if not 400 <= code < 500 or is_cap(code, reply):
+        return False
+    text = reply_text(reply)
+    subject = _subject(text)
+    if stage == RCPT and subject in ('1', '2'):
+        return False  # the recipient's address or mailbox, not the relay
+    return bool(_RATE.search(text)) or (stage == MAIL and subject == '7')
 
 
 def is_quota(code, reply):
     """Whether the reply *code* *reply* says the relay's quota is used up.
     """
     return code >= 400 and bool(_QUOTA.search(reply_text(reply)))
+
+
+def is_permanent(code, reply):
+    """Whether a recipient refused with *code* *reply* is refused for
+    good: a 5xx, but for a recipient cap (see `is_cap`)."""
+    return code >= 500 and not is_cap(code, reply)
 
 
 def reply_text(reply):
@@ -56,19 +108,25 @@ def reply_text(reply):
     return str(reply)
 
 
-def classify_reply(code, reply, what, recipients=None):
-    """The exception for an SMTP reply *code* refusing *what* (a sender,
-    a message): 5xx is permanent, anything else temporary; a used-up
-    quota, a 421 (the relay closes the connection) and a "too fast" 4xx
-    are the relay's conditions."""
+def _relays(code, reply, stage):
+    """The relay's condition that the reply names, or None."""
     if is_quota(code, reply):
-        cls = QuotaExceededError
-    elif code == 421 or is_throttling(code, reply):
-        cls = ThrottledError
-    elif 500 <= code < 600:
-        cls = PermanentDeliveryError
-    else:
-        cls = TemporaryDeliveryError
+        return QuotaExceededError
+    if code == 421 or is_throttling(code, reply, stage):
+        return ThrottledError
+    return None
+
+
+def classify_reply(code, reply, what, recipients=None, stage=None):
+    """The exception for an SMTP reply *code* refusing *what* (a sender,
+    a message) at *stage* (`MAIL`, `DATA`; None when unknown): 5xx is
+    permanent, anything else temporary; a used-up quota, a 421 (the relay
+    closes the connection) and a "too fast" 4xx (`is_throttling`) are the
+    relay's conditions."""
+    cls = _relays(code, reply, stage)
+    if cls is None:
+        cls = PermanentDeliveryError if 500 <= code < 600 else \
+            TemporaryDeliveryError
     return cls(f'{what}: {code} {reply_text(reply)}', code=code, reply=reply,
                recipients=recipients)
 
@@ -84,14 +142,19 @@ def refused_text(refused):
 
 def refused_error(refused):
     """The exception for a message whose every recipient was refused
-    (*refused* maps each to its ``(code, reply)``): temporary if any
-    refusal was, so that the caller retries those."""
+    (*refused* maps each to its ``(code, reply)`` to ``RCPT TO``):
+    temporary if any refusal was, so that the caller retries those; the
+    relay's condition when every refusal names it (a 421, "too fast" in
+    words, a used-up quota), never for replies about the recipients
+    themselves (greylisting, a full mailbox)."""
+    permanent = all(is_permanent(c, r) for c, r in refused.values())
+    cls = PermanentDeliveryError if permanent else TemporaryDeliveryError
+    conditions = {_relays(c, r, RCPT) for c, r in refused.values()}
+    if None not in conditions:
+        # Every refusal was the relay's: a quota first, it lasts longest.
+        cls = QuotaExceededError if QuotaExceededError in conditions \
+            else ThrottledError
     codes = [code for code, _ in refused.values()]
-    cls = TemporaryDeliveryError if any(c < 500 for c in codes) else \
-        PermanentDeliveryError
-    if all(code == 421 or is_throttling(code, reply)
-           for code, reply in refused.values()):
-        cls = ThrottledError  # every refusal said "too fast"
     return cls('all ' + refused_text(refused), code=max(codes),
                recipients=refused)
 

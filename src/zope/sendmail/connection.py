@@ -18,6 +18,8 @@ import smtplib
 from zope.interface import implementer
 
 from zope.sendmail.addresses import wire_envelope
+from zope.sendmail.classify import DATA
+from zope.sendmail.classify import MAIL
 from zope.sendmail.classify import classify_error
 from zope.sendmail.classify import classify_reply
 from zope.sendmail.classify import is_throttling
@@ -204,13 +206,13 @@ class SMTPConnection:
                     raise
                 raise _Reconnect() from None
             if code == 421 and not first_use and \
-                    not is_throttling(code, reply):
+                    not is_throttling(code, reply, MAIL):
                 # A relay closing an idle connection (a 421 saying "too
                 # fast" is the relay's condition: see classify).
                 raise _Reconnect()
             if code != 250:
                 raise self._refusal(classify_reply(
-                    code, reply, f'sender {fromaddr} refused'))
+                    code, reply, f'sender {fromaddr} refused', stage=MAIL))
             refused = {}
             for address, wire in recipients:
                 code, reply = smtp.rcpt(wire)
@@ -220,8 +222,8 @@ class SMTPConnection:
                 raise self._refusal(refused_error(refused))
             code, reply = smtp.data(message)
             if code != 250:
-                raise self._refusal(classify_reply(code, reply,
-                                                   'message refused'))
+                raise self._refusal(classify_reply(
+                    code, reply, 'message refused', stage=DATA))
             return refused
         except (_Reconnect, MailDeliveryError):
             raise

@@ -9,6 +9,8 @@ import warnings
 
 from zope.interface import implementer
 
+from zope.sendmail.classify import DATA
+from zope.sendmail.classify import MAIL
 from zope.sendmail.classify import classify_error
 from zope.sendmail.classify import classify_reply
 from zope.sendmail.classify import refused_error
@@ -22,6 +24,9 @@ class SingleMessageConnection:
     mailers, for direct delivery and the queue processor alike: as 7.3
     did, a ``vote`` or ``abort`` that is None is skipped, and a missing
     ``vote`` is skipped with a DeprecationWarning."""
+
+    #: A 7.3 mailer sends each message in one transaction.
+    max_recipients = None
 
     def __init__(self, mailer):
         self.mailer = mailer
@@ -48,7 +53,11 @@ class SingleMessageConnection:
         except smtplib.SMTPRecipientsRefused as e:
             raise refused_error(e.recipients) from e
         except smtplib.SMTPResponseException as e:
-            raise classify_reply(e.smtp_code, e.smtp_error, 'refused') from e
+            # smtplib's class says which command was refused.
+            stage = MAIL if isinstance(e, smtplib.SMTPSenderRefused) else \
+                DATA if isinstance(e, smtplib.SMTPDataError) else None
+            raise classify_reply(e.smtp_code, e.smtp_error, 'refused',
+                                 stage=stage) from e
         except Exception as e:
             error = classify_error(e, f'sending via {self.mailer!r}',
                                    self.mailer)

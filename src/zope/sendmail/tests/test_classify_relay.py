@@ -40,6 +40,20 @@ class ReplyTests(unittest.TestCase):
         self.assertIs(self._classify(550, '5.7.1 rate of spam too high'),
                       PermanentDeliveryError)
 
+    def test_a_bare_4_7_status_is_not_too_fast(self):
+        # Greylisting and policy refusals share 4.7.x with rate limits.
+        from zope.sendmail.interfaces import TemporaryDeliveryError
+        for text in ['4.7.1 Greylisted, please try again later',
+                     '4.7.1 Service unavailable; client host blocked']:
+            self.assertIs(self._classify(451, text), TemporaryDeliveryError)
+
+    def test_a_recipient_cap_is_not_too_fast(self):
+        from zope.sendmail.interfaces import TemporaryDeliveryError
+        self.assertIs(self._classify(452, '4.5.3 Too many recipients'),
+                      TemporaryDeliveryError)
+        self.assertIs(self._classify(452, 'Error: too many recipients'),
+                      TemporaryDeliveryError)
+
     def test_every_recipient_throttled(self):
         from zope.sendmail.classify import refused_error
         from zope.sendmail.interfaces import TemporaryDeliveryError
@@ -104,3 +118,95 @@ class ConnectTests(unittest.TestCase):
         with self.assertRaises(ThrottledError):
             connection.send('a@example.com', ['b@example.com'], b'\r\n2\r\n')
         self.assertEqual(server.connections, 1)
+
+
+class StageTests(unittest.TestCase):
+    """Whose reply it is: the command it answers decides."""
+
+    def _classify(self, code, text, stage):
+        from zope.sendmail.classify import classify_reply
+        return type(classify_reply(code, text.encode(), 'refused',
+                                   stage=stage))
+
+    def test_mail_from_4_7_paces_the_relay(self):
+        from zope.sendmail.classify import MAIL
+        from zope.sendmail.relayinterfaces import ThrottledError
+        for text in ['4.7.0 Try again later', '4.7.0 Throttling failure']:
+            self.assertIs(self._classify(451, text, MAIL), ThrottledError)
+
+    def test_mail_from_other_4xx_is_the_messages(self):
+        from zope.sendmail.classify import MAIL
+        from zope.sendmail.interfaces import TemporaryDeliveryError
+        for text in ['4.3.0 Temporary lookup failure',
+                     '4.1.8 Sender address rejected: Domain not found']:
+            self.assertIs(self._classify(451, text, MAIL),
+                          TemporaryDeliveryError)
+
+    def test_data_4_7_is_the_messages(self):
+        # Greylisting at the end of DATA (rspamd), a DMARC check failing
+        # for now: a verdict on this message, not the relay's pace.
+        from zope.sendmail.classify import DATA
+        from zope.sendmail.interfaces import TemporaryDeliveryError
+        from zope.sendmail.relayinterfaces import ThrottledError
+        self.assertIs(self._classify(451, '4.7.1 Try again later', DATA),
+                      TemporaryDeliveryError)
+        self.assertIs(self._classify(454, '4.7.0 Throttling failure:'
+                                     ' Maximum sending rate exceeded', DATA),
+                      ThrottledError)
+        self.assertIs(self._classify(421, '4.3.2 closing', DATA),
+                      ThrottledError)
+
+    def test_rcpt_replies_about_the_recipient(self):
+        from zope.sendmail.classify import RCPT
+        from zope.sendmail.classify import is_throttling
+        for code, text in [
+                (451, '4.7.1 Greylisted, please try again later'),
+                (450, '4.2.1 The user you are trying to contact is receiving'
+                      ' mail at a rate that prevents additional messages'),
+                (452, '4.2.2 mailbox over quota'),
+                (452, '4.5.3 Too many recipients')]:
+            self.assertFalse(is_throttling(code, text.encode(), RCPT), text)
+        self.assertTrue(is_throttling(
+            454, b'4.7.0 Throttling failure: Maximum sending rate exceeded',
+            RCPT))
+
+    def test_every_recipient_greylisted_is_temporary_not_throttled(self):
+        from zope.sendmail.classify import refused_error
+        from zope.sendmail.interfaces import TemporaryDeliveryError
+        grey = (451, b'4.7.1 Greylisted, please try again later')
+        error = refused_error({'a@x.example': grey, 'b@x.example': grey})
+        self.assertIs(type(error), TemporaryDeliveryError)
+
+    def test_every_recipient_over_the_daily_quota(self):
+        from zope.sendmail.classify import refused_error
+        from zope.sendmail.relayinterfaces import QuotaExceededError
+        quota = (454, b'4.7.0 Daily message quota exceeded')
+        self.assertIs(type(refused_error({'a@x.example': quota})),
+                      QuotaExceededError)
+
+
+class CapTests(unittest.TestCase):
+
+    def test_is_cap(self):
+        from zope.sendmail.classify import is_cap
+        for code, text in [(452, '4.5.3 Too many recipients'),
+                           (452, 'Error: too many recipients'),
+                           (552, '5.5.3 Too many recipients'),
+                           (452, 'Too many rcpts')]:
+            self.assertTrue(is_cap(code, text.encode()), text)
+        for code, text in [(452, '4.2.2 Mailbox full'),
+                           (451, '4.5.3 Too many recipients'),
+                           (550, '5.1.1 no such user')]:
+            self.assertFalse(is_cap(code, text.encode()), text)
+
+    def test_a_552_cap_is_not_permanent(self):
+        # RFC 5321 4.5.3.1.10: a client takes 552 "too many recipients"
+        # as 452, so that the rest go in another transaction.
+        from zope.sendmail.classify import is_permanent
+        from zope.sendmail.classify import refused_error
+        from zope.sendmail.interfaces import TemporaryDeliveryError
+        cap = (552, b'5.5.3 Too many recipients')
+        self.assertFalse(is_permanent(*cap))
+        self.assertTrue(is_permanent(550, b'5.1.1 no such user'))
+        self.assertIs(type(refused_error({'a@x.example': cap})),
+                      TemporaryDeliveryError)
