@@ -35,6 +35,8 @@ from zope.sendmail.interfaces import TemporaryDeliveryError
 from zope.sendmail.relayinterfaces import QuotaExceededError
 from zope.sendmail.relayinterfaces import RelayBusyError
 from zope.sendmail.relayinterfaces import ThrottledError
+from zope.sendmail.shortlists import SHOWN
+from zope.sendmail.shortlists import shortlist
 from zope.sendmail.smtpclient import ReplyLimitError
 
 
@@ -131,13 +133,14 @@ def classify_reply(code, reply, what, recipients=None, stage=None):
                recipients=recipients)
 
 
-def refused_text(refused):
+def refused_text(refused, shown=SHOWN):
     """*refused* (recipient -> ``(code, reply)``) as one line of text,
     printable (`zope.sendmail.display`): logs, reasons and events show it.
-    """
-    return 'recipients refused: ' + '; '.join(
-        f'{printable(addr)}: {code} {printable(reply_text(reply))}'
-        for addr, (code, reply) in refused.items())
+    The first *shown* refusals and how many more; all of them when *shown*
+    is None (see `zope.sendmail.shortlists`)."""
+    return 'recipients refused: ' + shortlist(
+        (f'{printable(addr)}: {code} {printable(reply_text(reply))}'
+         for addr, (code, reply) in refused.items()), shown, '; ')
 
 
 def refused_error(refused):

@@ -13,7 +13,6 @@ from zope.interface import implementer
 
 from zope.sendmail import startup
 from zope.sendmail.classify import refused_text
-from zope.sendmail.classify import reply_text
 from zope.sendmail.datamanager import MailDataManager
 from zope.sendmail.display import printable
 from zope.sendmail.envelope import check_address
@@ -32,6 +31,7 @@ from zope.sendmail.message import make_message_id
 from zope.sendmail.message import prepare_message
 from zope.sendmail.queue import QueueProcessorThread  # noqa: F401 (7.3 API)
 from zope.sendmail.queue import wake
+from zope.sendmail.shortlists import shortlist
 
 
 log = logging.getLogger(__name__)
@@ -155,17 +155,20 @@ class DirectBatch:
     def _send_one(self, message_id, fromaddr, toaddrs, message):
         sender = self.connection or self.mailer
         # Addresses may hold characters a terminal acts on (a bidi
-        # override, a zero-width space): logged escaped.
+        # override, a zero-width space): logged escaped, a few of them.
         shown_from, shown_to = printable(fromaddr), printable(
-            ', '.join(toaddrs))
+            shortlist(toaddrs))
         try:
             refused = sender.send(fromaddr, toaddrs, message) or {}
         except MailDeliveryError as e:
             # Expected failures of delivery: logged, never raised, since
-            # the transaction has committed.
+            # the transaction has committed.  The log shows a few
+            # recipients, the event names every one refused.
             log.error('message %s from %s to %s not delivered: %s',
                       message_id, shown_from, shown_to, printable(e))
-            self.events.append(MailErrorEvent(message_id, str(e)))
+            self.events.append(MailErrorEvent(message_id, (
+                'all ' + refused_text(e.recipients, shown=None))
+                if e.recipients else str(e)))
             return
         except Exception as e:
             log.exception('message %s from %s to %s not delivered:'
@@ -174,16 +177,14 @@ class DirectBatch:
             self.events.append(
                 MailErrorEvent(message_id, f'unexpected error: {e!r}'))
             return
-        for address, (code, reply) in refused.items():
-            log.error('message %s: recipient %s refused: %s %s',
-                      message_id, printable(address), code,
-                      printable(reply_text(reply)))
+        if refused:
+            log.error('message %s: %s', message_id, refused_text(refused))
         log.info('message %s from %s to %s sent', message_id, shown_from,
-                 printable(', '.join(a for a in toaddrs if a not in refused)))
+                 printable(shortlist(a for a in toaddrs if a not in refused)))
         self.events.append(MailSentEvent(message_id))
         if refused:
-            self.events.append(
-                MailErrorEvent(message_id, refused_text(refused)))
+            self.events.append(MailErrorEvent(
+                message_id, refused_text(refused, shown=None)))
 
     def after_commit(self, committed):
         """Hand the events to the dispatcher once the commit is complete

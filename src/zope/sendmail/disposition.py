@@ -14,6 +14,7 @@ import logging
 
 from zope.sendmail.claim import REJECTED
 from zope.sendmail.claim import RETRY
+from zope.sendmail.classify import is_permanent
 from zope.sendmail.classify import refused_text
 from zope.sendmail.display import printable
 from zope.sendmail.envelope import EnvelopeError
@@ -31,6 +32,7 @@ from zope.sendmail.relayinterfaces import ThrottledError
 from zope.sendmail.retry import RetryState
 from zope.sendmail.safefiles import NotRegularFileError
 from zope.sendmail.safefiles import read_regular
+from zope.sendmail.shortlists import shortlist
 
 
 # Not the message's fault: the caller leaves it in the queue, untouched.
@@ -75,7 +77,7 @@ class Disposition:
         message_id = message_id_of(data, start) or claim.name
         # Escaped for the log lines (a bidi override, a zero-width space).
         what = printable(f'message {message_id} from {fromaddr} to'
-                         f' {", ".join(toaddrs)}')
+                         f' {shortlist(toaddrs)}')
         try:
             refused = connection.send(fromaddr, toaddrs, message) or {}
         except RELAY_CONDITIONS:
@@ -85,7 +87,8 @@ class Disposition:
                 raise
             refused, error = dict(e.recipients), e
         except PermanentDeliveryError as e:
-            return self._reject(claim, message_id, str(e), what)
+            return self._reject(claim, message_id, str(e), what,
+                                _full_text(e))
         except MailDeliveryError as e:
             refused, error = dict(e.recipients), e
         except Exception as e:
@@ -105,10 +108,12 @@ class Disposition:
                 refused, error):
         """Not every recipient got the message: report those refused for
         good, retry the others (all of them when *error* had none)."""
-        lost = {a: r for a, r in refused.items() if r[0] >= 500}
+        lost = {a: r for a, r in refused.items() if is_permanent(*r)}
         if lost:
             log.error('%s: %s', what, refused_text(lost))
-            self.notify(MailErrorEvent(message_id, refused_text(lost)))
+            # The event names every one (the application may need them).
+            self.notify(MailErrorEvent(message_id,
+                                       refused_text(lost, shown=None)))
         if error is None:
             log.info('%s sent to the other recipients', what)
             self.notify(MailSentEvent(message_id))
@@ -126,11 +131,13 @@ class Disposition:
             rewrite = format_envelope(fromaddr, left) + message
         return self.defer(claim, message_id, what, reason, rewrite)
 
-    def _reject(self, claim, message_id, reason, what):
+    def _reject(self, claim, message_id, reason, what, full=None):
+        """Set the message aside for *reason*; the event says *full*, the
+        reason naming every refused recipient, when there is one."""
         log.error('%s set aside as %s: %s', what,
                   printable(REJECTED + claim.name), printable(reason))
         claim.move_aside(reason)
-        self.notify(MailErrorEvent(message_id, reason))
+        self.notify(MailErrorEvent(message_id, full or reason))
         return 'rejected'
 
     def defer(self, claim, message_id, what, error, rewrite=None):
@@ -165,3 +172,10 @@ class Disposition:
             log.warning('%s: %s; its attempts are counted afresh',
                         claim.path, e)
             return RetryState.fresh(claim.name, mtime)
+
+
+def _full_text(error):
+    """The text of *error* naming every recipient it refused, or None."""
+    if error.recipients:
+        return 'all ' + refused_text(error.recipients, shown=None)
+    return None

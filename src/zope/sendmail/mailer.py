@@ -16,10 +16,9 @@ import threading
 
 from zope.interface import implementer
 
-from zope.sendmail.classify import reply_text
+from zope.sendmail.classify import refused_text
 from zope.sendmail.connection import SMTPConnection
 from zope.sendmail.connectioncache import ConnectionCache
-from zope.sendmail.display import printable
 from zope.sendmail.interfaces import ISMTPMailer
 from zope.sendmail.oauth2 import make_provider
 
@@ -138,10 +137,9 @@ class SMTPMailer:
             connection = self.connect()
         with connection:
             refused = connection.send(fromaddr, toaddrs, message)
-        for address, (code, reply) in refused.items():
-            log.warning('relay %s:%s refused recipient %s: %s %s',
-                        self.hostname, self.port, printable(address), code,
-                        printable(reply_text(reply)))
+        if refused:
+            log.warning('relay %s:%s: %s', self.hostname, self.port,
+                        refused_text(refused))
         return refused
 
     def abort(self):

@@ -210,3 +210,19 @@ class CapTests(unittest.TestCase):
         self.assertTrue(is_permanent(550, b'5.1.1 no such user'))
         self.assertIs(type(refused_error({'a@x.example': cap})),
                       TemporaryDeliveryError)
+
+
+class RefusedTextTests(unittest.TestCase):
+
+    def test_a_few_and_a_count(self):
+        from zope.sendmail.classify import refused_text
+        refused = {f'r{n}@x.example': (550, b'5.1.1 no such user')
+                   for n in range(10000)}
+        text = refused_text(refused)
+        self.assertEqual(
+            text, 'recipients refused: r0@x.example: 550 5.1.1 no such user;'
+            ' r1@x.example: 550 5.1.1 no such user; r2@x.example: 550 5.1.1'
+            ' no such user and 9997 more')
+        self.assertEqual(refused_text(refused, shown=None).count(';'), 9999)
+        self.assertEqual(refused_text(dict(list(refused.items())[:3])),
+                         text.replace(' and 9997 more', ''))

@@ -121,8 +121,8 @@ class DirectMailDeliveryTests(unittest.TestCase):
         transaction.commit()
         self.assertEqual(server.messages[0].rcpt_tos, ['bob@example.com'])
         [error] = self._messages('ERROR')
-        self.assertIn('message %s: recipient reject@example.com refused: 550'
-                      % message_id, error)
+        self.assertIn('message %s: recipients refused: reject@example.com:'
+                      ' 550' % message_id, error)
 
     def test_failure_after_vote_is_logged_never_raised(self):
         server = self.layer.server

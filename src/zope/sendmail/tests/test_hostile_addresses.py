@@ -239,7 +239,7 @@ class HostileAddressTests(unittest.TestCase):
         self.assertEqual(unprintable(self.log_lines()), [])
         messages = [r.getMessage() for r in self.log.records]
         self.assertTrue(any(m.endswith(
-            'recipient gone@x.org refused: 550 5.1.1 \\x1b[8mhidden')
+            'recipients refused: gone@x.org: 550 5.1.1 \\x1b[8mhidden')
             for m in messages), messages)
         self.assertTrue(any(m.endswith(
             'from shop@x.org to Ann\\u202e <ann@x.org> sent')
