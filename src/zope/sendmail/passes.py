@@ -1,14 +1,26 @@
 """One pass's state, shared by its connection threads, and its result.
 
 `Pass` holds the to-do list of a pass (oldest first; a throttled message
-goes back to its front), starts connection threads as the processor's
-schedule allows and joins them, counts the connections open, and
-remembers when each throttled message was first throttled.
-`PassResult` is what the pass tells its caller.
+goes back to its front, up to `MAX_THROTTLES` times, then waits for a
+later pass), starts connection threads as the processor's schedule allows
+and joins them, and counts the connections open.  `Throttles`, kept by the
+processor across passes, remembers when each throttled message was first
+throttled and when it may be sent again.  `PassResult` is what the pass
+tells its caller.
 """
 import collections
+import os
 import threading
 import time
+
+from zope.interface import implementer
+
+from zope.sendmail.relayinterfaces import IThrottledMessages
+
+
+#: How many times one pass sends a message the relay throttles; then the
+#: message waits for a later pass, and the others go first.
+MAX_THROTTLES = 3
 
 
 class PassResult:
@@ -32,10 +44,54 @@ class PassResult:
             f'; stopped: {self.error}>' if self.error else '>')
 
 
+@implementer(IThrottledMessages)
+class Throttles:
+    """The messages the relay throttled, kept by the processor across
+    passes; see `IThrottledMessages`.  *clock* is monotonic."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._messages = {}  # path -> [first throttled, not before]
+
+    def __len__(self):
+        return len(self._messages)
+
+    def throttled(self, path, wait):
+        """*path* was throttled now: not to be sent for *wait* seconds."""
+        now = self.clock()
+        with self._lock:
+            self._messages.setdefault(path, [now, None])[1] = now + wait
+
+    def since(self, path):
+        """When *path* was first throttled, or None."""
+        with self._lock:
+            return self._messages.get(path, (None,))[0]
+
+    def wait(self, path):
+        """Seconds before *path* may be sent again (0: now)."""
+        with self._lock:
+            entry = self._messages.get(path)
+        return 0.0 if entry is None else max(0.0, entry[1] - self.clock())
+
+    def forget(self, path):
+        with self._lock:
+            self._messages.pop(path, None)
+
+    def prune(self):
+        """Forget messages gone from the queue (sent by another
+        processor, removed by an operator)."""
+        with self._lock:
+            paths = list(self._messages)
+        for path in paths:
+            if not os.path.exists(path):
+                self.forget(path)
+
+
 class Pass:
     """The state of one pass, shared by its connection threads: the to-do
-    list (oldest first; a throttled message goes back to its front), the
-    connections open, when each throttled message was first throttled."""
+    list (oldest first; a throttled message goes back to its front a few
+    times), the connections open, how often each message was throttled."""
 
     def __init__(self, processor, todo, result):
         self.processor = processor
@@ -44,7 +100,7 @@ class Pass:
         self.lock = threading.Lock()
         self.threads = []
         self.open = 0
-        self.first_throttled = {}
+        self.throttles = collections.Counter()  # in this pass
         self.last_progress = time.monotonic()
 
     def going(self):
@@ -99,17 +155,40 @@ class Pass:
     def progress(self):
         self.last_progress = time.monotonic()
 
+    def wait_throttled(self, path):
+        """Wait until *path*, if throttled, may be sent again (a connection
+        may have passed its turn in the pace before the throttle); False,
+        the message put back, when the processor is stopping."""
+        delay = self.processor.throttles.wait(path)
+        if delay and self.processor.stopping.wait(delay):
+            self.put_back(path)
+            return False
+        return True
+
     def patient(self, path):
-        """Whether a throttled *path* is to be tried again in this pass."""
-        first = self.first_throttled.get(path)
+        """Whether a throttled *path* is still to be sent again, rather
+        than deferred as a temporary failure: throttled for less than
+        ``throttle_patience`` seconds, over any number of passes."""
+        first = self.processor.throttles.since(path)
         return first is None or time.monotonic() - first < \
             self.processor.schedule.throttle_patience
 
-    def throttled(self, path, error):
+    def throttled(self, path, error, wait):
+        """The relay throttled *path*, and the schedule pauses *wait*
+        seconds: back to the front of the list, unless it was throttled
+        `MAX_THROTTLES` times in this pass (then a later pass sends it);
+        the pass stops when nothing went for ``throttle_patience``."""
         now = time.monotonic()
         self.result.counts['throttled'] += 1
-        self.first_throttled.setdefault(path, now)
-        self.put_back(path)
+        # A schedule that names no pause gets one second.
+        self.processor.throttles.throttled(path, wait or 1.0)
+        with self.lock:
+            self.throttles[path] += 1
+            again = self.throttles[path] < MAX_THROTTLES
+        if again:
+            self.put_back(path)
+        else:
+            self.result.more = True  # not all that was due was done
         if now - self.last_progress > \
                 self.processor.schedule.throttle_patience:
             self.processor._stop_pass(self.result, error)

@@ -9,10 +9,14 @@ message is claimed first (`claim`), so processors in any number of threads
 and processes can share a queue; `Disposition` then disposes of it by the
 outcome.  No message is blamed for the relay's conditions: a connection
 turned away lowers the concurrency (the pass goes on while one connection
-works); "too fast" puts the message back at the front of the pass's to-do
-list and slows the pace (deferred as a temporary failure only after
-``throttle_patience`` seconds); an unreachable relay, refused settings or
-a used-up quota stop the pass, which says so in its result.
+works); "too fast" slows the pace and puts the message back at the front
+of the pass's to-do list, to be sent after the pause and at most a few
+times in a pass (then a later pass sends it; deferred as a temporary
+failure only once throttled for ``throttle_patience`` seconds); an
+unreachable relay, refused settings or a used-up quota stop the pass,
+which says so in its result.  A reply about one recipient (greylisting,
+a full mailbox) is that recipient's: it is retried with backoff, and the
+pass goes on.
 """
 import heapq
 import logging
@@ -32,6 +36,7 @@ from zope.sendmail.notices import Notices
 from zope.sendmail.notices import skip_odd
 from zope.sendmail.passes import Pass
 from zope.sendmail.passes import PassResult  # noqa: F401 (its old home)
+from zope.sendmail.passes import Throttles
 from zope.sendmail.relayinterfaces import QuotaExceededError
 from zope.sendmail.relayinterfaces import RelayBusyError
 from zope.sendmail.relayinterfaces import ThrottledError
@@ -78,6 +83,7 @@ class QueueProcessor:
         self.stale_after = stale_after
         self.notices = Notices(log)  # what was said of odd entries
         self.stopping = threading.Event()
+        self.throttles = Throttles()
 
     # The retry policy and the event sink live in the disposition.
     retry = property(lambda self: self.disposition.retry)
@@ -147,6 +153,7 @@ class QueueProcessor:
         """Run one pass; return a `PassResult`.  Never raises for a
         message's sake; stops early when `stopping` is set."""
         result = PassResult()
+        self.throttles.prune()
         # What the connections carry; the rest waits for the next pass.
         todo = self.due(result, self.connections * self.max_messages)
         if todo and self.schedule.may_open(len(todo)):
@@ -174,6 +181,8 @@ class QueueProcessor:
                     break
                 path = run.take()
                 if path is None:
+                    break
+                if not run.wait_throttled(path):
                     break
                 outcome = self._attempt(run, path, connection)
                 if outcome is None:
@@ -251,8 +260,8 @@ class QueueProcessor:
         except ThrottledError as e:
             # Too fast: the same message again, later, slower; no attempt
             # is counted against it (unless it waited too long: patient).
-            run.throttled(path, e)
-            self.schedule.throttled()
+            # The pace first, so that no connection sends it before that.
+            run.throttled(path, e, self.schedule.throttled())
             return 'throttled'
         except RelayBusyError as e:
             # Reconnecting (the relay had closed the connection) was
@@ -273,6 +282,7 @@ class QueueProcessor:
                                              f'unexpected error: {e!r}')
         finally:
             claim.release()
+        self.throttles.forget(path)
         run.result.counts[outcome] += 1
         run.progress()
         self.schedule.sent()

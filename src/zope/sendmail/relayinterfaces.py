@@ -24,9 +24,13 @@ class RelayBusyError(TemporaryDeliveryError):
 
 
 class ThrottledError(TemporaryDeliveryError):
-    """The relay said "too fast" to this message (``421``, a ``4.7.x``
-    status, ``454 Throttling failure``): send it again later, slower,
-    without counting an attempt against it."""
+    """The relay said "too fast" to this message: a ``421``, a rate in
+    words (``454 Throttling failure: Maximum sending rate exceeded``), a
+    ``4.7.x`` status answering ``MAIL FROM``; for ``RCPT TO``, only when
+    every recipient got such a reply and none was about the recipient
+    itself (greylisting, a full mailbox: see `zope.sendmail.classify`).
+    Send it again after a pause, slower, without counting an attempt
+    against it."""
 
 
 class QuotaExceededError(TemporaryDeliveryError):
@@ -53,8 +57,8 @@ class IRelaySchedule(Interface):
                      " for no limit: ``max_rate`` at most, lower after the"
                      " relay throttled.")
     throttle_patience = Attribute(
-        "Seconds a message may keep being throttled in one pass before it"
-        " is deferred as a temporary failure.")
+        "Seconds a message may keep being throttled before it is deferred"
+        " as a temporary failure.")
 
     def may_open(backlog):
         """Whether to open another connection now, *backlog* messages
@@ -91,7 +95,36 @@ class IRelaySchedule(Interface):
 
     def throttled():
         """The relay said "too fast" (`ThrottledError`): the pace slows
-        down and every connection pauses."""
+        down and every connection pauses; returns the seconds of that
+        pause, before which the throttled message is not sent again."""
+
+
+class IThrottledMessages(Interface):
+    """The messages the relay throttled, remembered by a queue processor
+    across its passes: so that a throttled message is never sent again
+    before the pause the throttle called for, and is deferred as a
+    temporary failure only once throttled for longer than the schedule's
+    ``throttle_patience``, however many passes that took.  Messages are
+    named by their paths.  Thread-safe; no method blocks or raises."""
+
+    def throttled(path, wait):
+        """The relay throttled the message at *path* now: it is not to be
+        sent for *wait* seconds.  The first such time is kept."""
+
+    def since(path):
+        """When the message at *path* was first throttled (on a monotonic
+        clock), or None."""
+
+    def wait(path):
+        """Seconds before the message at *path* may be sent again; 0 when
+        it may go now (or was never throttled)."""
+
+    def forget(path):
+        """The message was sent, deferred or set aside."""
+
+    def prune():
+        """Forget the messages no longer in the queue (sent by another
+        processor, removed by an operator)."""
 
 
 class IConnectionCache(Interface):

@@ -202,6 +202,7 @@ class RelaySchedule:
                 self._hold = min(MAX_PAUSE, 2 * self._hold)
             self._hold_until = now + self._hold
             self._next_start = max(self._next_start, self._hold_until)
+            return self._hold_until - now
 
     def _trim(self, now):
         for times in (self._started, self._answered):

@@ -54,16 +54,24 @@ class LimitedRelayTests(ProcessorTestBase):
         self.assertEqual(server.turned_away, 0)
 
     def test_rate_limited_relay_gets_everything_nothing_deferred(self):
+        import collections
         server = self.layer.server
         server.max_rate = 25
         ids = self._queue(*[['bob@example.com']] * 50)
         processor = self._makeOne()
-        result = processor.process()
-        self.assertEqual(result.counts['sent'], 50, result)
+        counts = collections.Counter()
+        for passes in range(1, 6):  # a message throttled thrice waits
+            result = processor.process()
+            counts.update(result.counts)
+            if not result.more:
+                break
+        self.assertEqual(counts['sent'], 50, counts)
+        self.assertLessEqual(passes, 2)
         self.assertEqual(self._files('cur'), [])  # no attempt counted
-        self.assertEqual(result.counts['throttled'], server.throttled)
+        self.assertEqual(counts['throttled'], server.throttled)
         self.assertLess(server.throttled, 15)
         self.assertIsNotNone(processor.schedule._learned)
+        self.assertEqual(len(processor.throttles), 0)  # all forgotten
         self._delivered_once(ids)
 
     def test_max_rate_paces_the_pass(self):

@@ -164,7 +164,58 @@ class RelayScheduleTests(unittest.TestCase):
         schedule.throttled()
         self.assertFalse(schedule.may_open(1000))
 
+    def test_throttled_says_the_pause(self):
+        schedule = self._makeOne()
+        schedule.pause()
+        wait = schedule.throttled()
+        self.assertGreater(wait, 0)
+        self.assertEqual(schedule.pause(), wait)  # every connection waits
+        self.clock.now += wait / 2
+        # Throttled again within the pause: it starts again from now.
+        self.assertEqual(schedule.throttled(), wait)
+        self.clock.now += wait
+        self.assertEqual(schedule.pause(), 0.0)
+
     def test_repr(self):
         schedule = self._makeOne(connections=3, max_rate=0.5)
         self.assertEqual(repr(schedule),
                          '<RelaySchedule 3 of 3 connections, 0.5/s>')
+
+
+class ThrottlesTests(unittest.TestCase):
+
+    def _makeOne(self):
+        from zope.sendmail.passes import Throttles
+        self.clock = Clock()
+        return Throttles(clock=self.clock)
+
+    def test_provides_interface(self):
+        from zope.interface.verify import verifyObject
+
+        from zope.sendmail.relayinterfaces import IThrottledMessages
+        self.assertTrue(verifyObject(IThrottledMessages, self._makeOne()))
+
+    def test_remembers_the_first_throttle_and_the_last_pause(self):
+        throttles = self._makeOne()
+        self.assertEqual((throttles.since('m'), throttles.wait('m')),
+                         (None, 0.0))
+        throttles.throttled('m', 1.0)
+        self.clock.now += 0.25
+        self.assertEqual(throttles.wait('m'), 0.75)
+        self.clock.now += 2
+        self.assertEqual(throttles.wait('m'), 0.0)
+        throttles.throttled('m', 4.0)
+        self.assertEqual(throttles.since('m'), 1000.0)  # the first time
+        self.assertEqual(throttles.wait('m'), 4.0)
+        throttles.forget('m')
+        self.assertEqual((throttles.since('m'), len(throttles)), (None, 0))
+
+    def test_prune_forgets_messages_gone_from_the_queue(self):
+        import tempfile
+        throttles = self._makeOne()
+        with tempfile.NamedTemporaryFile() as f:
+            throttles.throttled(f.name, 1.0)
+            throttles.throttled(f.name + '-gone', 1.0)
+            throttles.prune()
+            self.assertEqual(len(throttles), 1)
+            self.assertIsNotNone(throttles.since(f.name))
