@@ -143,6 +143,16 @@ def refused_text(refused, shown=SHOWN):
          for addr, (code, reply) in refused.items()), shown, '; ')
 
 
+def unsent_reply(error):
+    """The ``(code, reply)`` of the recipients a refused or failed
+    transaction *error* left without the message, after others got it in
+    earlier transactions: the relay's reply, else a 451 (temporary) saying
+    why."""
+    if error.code is not None and error.reply is not None:
+        return error.code, error.reply
+    return 451, f'not sent: {error}'.encode('utf-8')
+
+
 def refused_error(refused):
     """The exception for a message whose every recipient was refused
     (*refused* maps each to its ``(code, reply)`` to ``RCPT TO``):

@@ -2,10 +2,12 @@
 
 `SMTPConnection` connects, greets (EHLO, else HELO), encrypts (STARTTLS or
 implicit TLS), authenticates, and then sends message after message: MAIL,
-RCPT for each recipient, DATA.  It does not say RSET between messages; a
-relay that dropped the idle connection shows it at the next MAIL, before
-anything of that message was sent, and the connection is reopened.  Every
-failure leaves as a classified `MailDeliveryError` (see `classify`).
+RCPT for each recipient, DATA (in several transactions when the relay caps
+the recipients of one: `smtptransaction`).  It does not say RSET between
+messages; a relay that dropped the idle connection shows it at the next
+MAIL, before anything of that message was sent, and the connection is
+reopened.  Every failure leaves as a classified `MailDeliveryError` (see
+`classify`).
 
 STARTTLS and AUTH, and when credentials may be sent, are
 `zope.sendmail.tlsauth`'s.  smtplib's classes are used as their bounded
@@ -18,12 +20,7 @@ import smtplib
 from zope.interface import implementer
 
 from zope.sendmail.addresses import wire_envelope
-from zope.sendmail.classify import DATA
-from zope.sendmail.classify import MAIL
 from zope.sendmail.classify import classify_error
-from zope.sendmail.classify import classify_reply
-from zope.sendmail.classify import is_throttling
-from zope.sendmail.classify import refused_error
 from zope.sendmail.classify import reply_text
 from zope.sendmail.datastream import has_crlf_only
 from zope.sendmail.datastream import is_ascii
@@ -31,11 +28,12 @@ from zope.sendmail.envelope import crlf
 from zope.sendmail.imailer import SingleMessageConnection  # noqa: F401
 from zope.sendmail.interfaces import GreetingRefusedError
 from zope.sendmail.interfaces import IMailerConnection
-from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
 from zope.sendmail.interfaces import PermanentDeliveryError
 from zope.sendmail.smtpclient import BoundedSMTP
 from zope.sendmail.smtpclient import BoundedSMTP_SSL
+from zope.sendmail.smtptransaction import SMTPTransactions
+from zope.sendmail.smtptransaction import _Reconnect
 from zope.sendmail.tlsauth import authenticate
 from zope.sendmail.tlsauth import starttls
 
@@ -65,13 +63,10 @@ def _wire_message(message):
     return crlf(bytes(message))
 
 
-class _Reconnect(Exception):
-    """The relay dropped a reused connection before this message."""
-
-
 @implementer(IMailerConnection)
-class SMTPConnection:
+class SMTPConnection(SMTPTransactions):
     """One conversation with the relay of *mailer*; see `IMailerConnection`.
+    The transactions carrying each message come from `SMTPTransactions`.
     """
 
     def __init__(self, mailer):
@@ -191,59 +186,6 @@ class SMTPConnection:
                     f' ASCII)')
             options.append('SMTPUTF8')
         return sender, recipients, options
-
-    def _transaction(self, fromaddr, toaddrs, message):
-        smtp, first_use = self._smtp, not self._used
-        # Refused before a word is said: the connection stays as it was.
-        sender, recipients, options = self._mail_options(fromaddr, toaddrs,
-                                                         message)
-        self._used = True
-        try:
-            try:
-                code, reply = smtp.mail(sender, options)
-            except (smtplib.SMTPServerDisconnected, OSError):
-                if first_use:
-                    raise
-                raise _Reconnect() from None
-            if code == 421 and not first_use and \
-                    not is_throttling(code, reply, MAIL):
-                # A relay closing an idle connection (a 421 saying "too
-                # fast" is the relay's condition: see classify).
-                raise _Reconnect()
-            if code != 250:
-                raise self._refusal(classify_reply(
-                    code, reply, f'sender {fromaddr} refused', stage=MAIL))
-            refused = {}
-            for address, wire in recipients:
-                code, reply = smtp.rcpt(wire)
-                if code not in (250, 251):
-                    refused[address] = (code, reply)
-            if len(refused) == len(toaddrs):
-                raise self._refusal(refused_error(refused))
-            code, reply = smtp.data(message)
-            if code != 250:
-                raise self._refusal(classify_reply(
-                    code, reply, 'message refused', stage=DATA))
-            return refused
-        except (_Reconnect, MailDeliveryError):
-            raise
-        except Exception as e:
-            # Dropped, timed out, or an odd reply: the connection is in an
-            # unknown state, so the next message gets a fresh one.
-            self._discard()
-            raise classify_error(e, f'sending via {self.relay}',
-                                 self.mailer) from e
-
-    def _refusal(self, error):
-        """Prepare the connection for the next message after a refusal."""
-        if error.code == 421:
-            self._discard()  # the relay is closing this connection
-        else:
-            try:
-                self._smtp.rset()
-            except (smtplib.SMTPException, OSError):
-                self._discard()
-        return error
 
     def close(self):
         smtp = self._smtp

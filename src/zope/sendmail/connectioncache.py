@@ -120,6 +120,14 @@ class CachedConnection:
     def __exit__(self, *exc_info):
         self.close()
 
+    @property
+    def max_recipients(self):
+        return getattr(self._connection, 'max_recipients', None)
+
+    @max_recipients.setter
+    def max_recipients(self, cap):
+        self._connection.max_recipients = cap
+
     def send(self, fromaddr, toaddrs, message):
         try:
             return self._connection.send(fromaddr, toaddrs, message)

@@ -141,6 +141,13 @@ class IMailerConnection(Interface):
     it is always closed.  Not thread-safe: one thread uses one connection.
     """
 
+    max_recipients = Attribute(
+        "Recipients the relay takes in one transaction, or None while no"
+        " cap is known.  The connection learns it from a ``452 4.5.3 Too"
+        " many recipients`` and keeps it for its life; whoever keeps a"
+        " relay's memory longer (the queue processor's schedule) may set"
+        " it.  A connection that cannot split a message leaves it None.")
+
     def send(fromaddr, toaddrs, message):
         """Send one message over this connection.
 
@@ -150,6 +157,13 @@ class IMailerConnection(Interface):
         reply)``.  Raises a `MailDeliveryError` when no recipient got it.
         A connection the relay dropped since the last message is reopened
         first; after a failure, the connection can go on.
+
+        A relay capping the recipients of a transaction gets the rest in
+        further transactions on this connection, `max_recipients` at a
+        time.  Each recipient gets the message once: when a later
+        transaction fails after earlier ones went through, the recipients
+        left are returned as refused with its reply (a ``451`` saying why
+        when there was none), never sent again by the caller's retry.
         """
 
     def close():

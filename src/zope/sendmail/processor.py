@@ -16,7 +16,8 @@ failure only once throttled for ``throttle_patience`` seconds); an
 unreachable relay, refused settings or a used-up quota stop the pass,
 which says so in its result.  A reply about one recipient (greylisting,
 a full mailbox) is that recipient's: it is retried with backoff, and the
-pass goes on.
+pass goes on.  The relay's recipient cap, once learnt, is kept in the
+schedule and given to every connection.
 """
 import heapq
 import logging
@@ -239,6 +240,9 @@ class QueueProcessor:
             raise
         self.schedule.opened()
         run.opened()
+        if self.schedule.max_recipients is not None and \
+                hasattr(connection, 'max_recipients'):
+            connection.max_recipients = self.schedule.max_recipients
         return connection
 
     def _attempt(self, run, path, connection):
@@ -282,6 +286,7 @@ class QueueProcessor:
                                              f'unexpected error: {e!r}')
         finally:
             claim.release()
+            self.schedule.capped(getattr(connection, 'max_recipients', None))
         self.throttles.forget(path)
         run.result.counts[outcome] += 1
         run.progress()

@@ -59,6 +59,10 @@ class IRelaySchedule(Interface):
     throttle_patience = Attribute(
         "Seconds a message may keep being throttled before it is deferred"
         " as a temporary failure.")
+    max_recipients = Attribute(
+        "Recipients the relay takes in one transaction, as a connection"
+        " learnt it (see `IMailerConnection.max_recipients`), or None:"
+        " given to the connections opened later.")
 
     def may_open(backlog):
         """Whether to open another connection now, *backlog* messages
@@ -92,6 +96,11 @@ class IRelaySchedule(Interface):
     def sent():
         """The relay answered a message (accepted or refused it for the
         message's sake): the pace may speed up again."""
+
+    def capped(max_recipients):
+        """A connection learnt that the relay takes *max_recipients* per
+        transaction: `max_recipients` becomes the lowest such cap (None
+        and numbers below one change nothing)."""
 
     def throttled():
         """The relay said "too fast" (`ThrottledError`): the pace slows

@@ -20,6 +20,10 @@ without another throttle, and no ``max_rate`` is set, the pace is lifted.
 A throttle after the pause doubles the next pause, up to ``MAX_PAUSE``
 seconds.  More connections are not opened while the pace keeps the open
 ones waiting, nor shortly after a throttle.
+
+The relay's recipient cap (``max_recipients``), once a connection learnt
+it from a ``452 4.5.3 Too many recipients``, is given to the connections
+opened later, so that they split big messages without asking again.
 """
 import collections
 import math
@@ -86,6 +90,7 @@ class RelaySchedule:
         self._learned = None          # the rate a throttle taught
         self._started = collections.deque()   # the last WINDOW's messages
         self._answered = collections.deque()  # and the relay's answers
+        self.max_recipients = None
 
     def __repr__(self):
         rate = 'unpaced' if self.rate is None else f'{self.rate:.3g}/s'
@@ -172,6 +177,13 @@ class RelaySchedule:
                 self.rate = self._learned = None  # the relay took it
             else:
                 self.rate = rate
+
+    def capped(self, max_recipients):
+        with self._lock:
+            if max_recipients is not None and max_recipients >= 1 and (
+                    self.max_recipients is None
+                    or max_recipients < self.max_recipients):
+                self.max_recipients = max_recipients
 
     def throttled(self):
         with self._lock:

@@ -176,6 +176,14 @@ class RelayScheduleTests(unittest.TestCase):
         self.clock.now += wait
         self.assertEqual(schedule.pause(), 0.0)
 
+    def test_the_lowest_recipient_cap_is_kept(self):
+        schedule = self._makeOne()
+        self.assertIsNone(schedule.max_recipients)
+        for cap, kept in [(None, None), (0, None), (100, 100), (None, 100),
+                          (500, 100), (50, 50)]:
+            schedule.capped(cap)
+            self.assertEqual(schedule.max_recipients, kept, cap)
+
     def test_repr(self):
         schedule = self._makeOne(connections=3, max_rate=0.5)
         self.assertEqual(repr(schedule),
