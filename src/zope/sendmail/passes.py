@@ -157,13 +157,10 @@ class Pass:
 
     def wait_throttled(self, path):
         """Wait until *path*, if throttled, may be sent again (a connection
-        may have passed its turn in the pace before the throttle); False,
-        the message put back, when the processor is stopping."""
+        may have passed its turn in the pace before the throttle); False
+        when the processor is stopping."""
         delay = self.processor.throttles.wait(path)
-        if delay and self.processor.stopping.wait(delay):
-            self.put_back(path)
-            return False
-        return True
+        return not (delay and self.processor.stopping.wait(delay))
 
     def patient(self, path):
         """Whether a throttled *path* is still to be sent again, rather

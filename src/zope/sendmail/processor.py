@@ -178,12 +178,13 @@ class QueueProcessor:
                     run.result.standby = True  # the lease is lost: no more
                     break
                 run.grow()
-                if not self._wait_turn():
-                    break
+                # The message first: a connection with nothing left to
+                # send takes no turn in the pace (and holds up no pass).
                 path = run.take()
                 if path is None:
                     break
-                if not run.wait_throttled(path):
+                if not (self._wait_turn() and run.wait_throttled(path)):
+                    run.put_back(path)  # stopping: it was not tried
                     break
                 outcome = self._attempt(run, path, connection)
                 if outcome is None:

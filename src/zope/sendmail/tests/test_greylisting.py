@@ -124,31 +124,49 @@ class ThrottledMessageTests(ProcessorTestBase):
 
         return TimedMailer(server.host, server.port, timeout=5), times
 
+    def _schedule(self, **kw):
+        """The real schedule, paced at 10 msg/s (pauses of about 0.1 s),
+        recording the pauses it calls for."""
+        from zope.sendmail.scheduling import RelaySchedule
+
+        class RecordingSchedule(RelaySchedule):
+            pauses = []
+
+            def throttled(self):
+                pause = super().throttled()
+                self.pauses.append(pause)
+                return pause
+
+        return RecordingSchedule(max_rate=10, **kw)
+
     def test_not_again_without_a_pause_nor_more_than_thrice_a_pass(self):
         from zope.sendmail.passes import MAX_THROTTLES
-        from zope.sendmail.scheduling import RelaySchedule
         self.layer.server.fail_mail(454, '4.7.0 Throttling failure:'
                                     ' Maximum sending rate exceeded')
         self._queue(['bob@example.com'])
         [name] = self._messages('new')
         mailer, times = self._timed_mailer()
-        processor = self._makeOne(
-            mailer, schedule=RelaySchedule(throttle_patience=60))
+        schedule = self._schedule(throttle_patience=60)
+        processor = self._makeOne(mailer, schedule=schedule)
         result = processor.process()
         self.assertEqual(result.counts['throttled'], MAX_THROTTLES)
         self.assertEqual(len(times), MAX_THROTTLES)
         self.assertTrue(result.more)  # a later pass sends it
         self.assertIsNone(result.error)
-        gaps = [b - a for a, b in zip(times, times[1:])]
-        self.assertGreaterEqual(min(gaps), 0.5, gaps)  # the relay's pause
+        # Each time after the pause the relay's last "too fast" called for.
+        for pause, before, after in zip(schedule.pauses, times, times[1:]):
+            self.assertGreaterEqual(after - before, pause - 0.001)
+        self.assertGreater(min(schedule.pauses), 0.05)
         # Nothing counted against it: still in new/, untouched.
         self.assertEqual(self._messages('new'), [name])
         self.assertEqual(self._files('cur'), [])
         # Throttled for longer than throttle_patience, over passes: the
         # next pass defers it as a temporary failure.
-        processor.schedule.throttle_patience = 0.5
+        schedule.throttle_patience = 0.2
         result = processor.process()
         self.assertEqual(dict(result.counts), {'deferred': 1})
+        self.assertGreaterEqual(times[-1] - times[-2], schedule.pauses[-1]
+                                - 0.001)
         self.assertEqual(self._messages('cur'), [name])
         self.assertEqual(len(processor.throttles), 0)
 
@@ -163,7 +181,7 @@ class ThrottledMessageTests(ProcessorTestBase):
         self._queue(['busy@example.com'])
         time.sleep(0.01)
         self._queue(['carl@example.com'], ['dora@example.com'])
-        result = self._makeOne().process()
+        result = self._makeOne(schedule=self._schedule()).process()
         self.assertEqual(result.counts['sent'], 2)
         self.assertEqual(result.counts['throttled'], MAX_THROTTLES)
         self.assertEqual(rcpt_attempts(server, 'busy@example.com'),
