@@ -53,10 +53,12 @@ def data_chunks(message, size=CHUNK):
     *message*: its bytes with every line ending made CRLF and a dot
     doubled at the start of each line, then CRLF if the message does not
     end with one (an empty message included, as smtplib does), then the
-    final ``.`` CRLF.  Each chunk is about *size* bytes."""
+    final ``.`` CRLF.  Each chunk is about *size* bytes; the end comes
+    with the last one."""
     carry = b''        # a CR whose LF, if any, begins the next slice
-    line_start = True  # what was yielded so far ends a line
+    line_start = True  # what was made so far ends a line
     ends_crlf = False
+    last = b''         # made, not yet yielded: the end joins it
     for piece in _slices(message, size):
         piece = carry + piece
         carry = b''
@@ -68,8 +70,13 @@ def data_chunks(message, size=CHUNK):
         if line_start and piece.startswith(b'.'):
             piece = b'.' + piece
         line_start = ends_crlf = piece.endswith(b'\r\n')
-        yield piece
+        if last:
+            yield last
+        last = piece
     if carry:  # a lone CR at the very end is a line ending too
         ends_crlf = True
-        yield b'\r\n'
-    yield b'.\r\n' if ends_crlf else b'\r\n.\r\n'
+        last += b'\r\n'
+    # One write with the last slice: the end written on its own would
+    # wait for the relay's delayed ACK of the slice before it (Nagle),
+    # some 40 ms a message on a reused connection.
+    yield last + (b'.\r\n' if ends_crlf else b'\r\n.\r\n')

@@ -50,6 +50,16 @@ class DataChunksTests(unittest.TestCase):
         self.assertLessEqual(max(map(len, chunks)), 2 * 4096 + 1)
         self.assertEqual(b''.join(chunks), reference(message))
 
+    def test_the_end_comes_with_the_last_slice(self):
+        # Written apart, the final dot waits for the relay's delayed ACK
+        # of the slice before it: some 40 ms a message.
+        for message, size in ((b'a\r\n', 1000), (b'abc', 1000),
+                              (b'x' * 10 + b'\r', 4), (b'', 4)):
+            with self.subTest(message=message, size=size):
+                last = self._chunks(message, size)[-1]
+                self.assertTrue(last.endswith(b'.\r\n'))
+                self.assertGreater(len(last), 3)
+
     def test_a_view_of_a_larger_buffer(self):
         data = b'X-Zope-From: a@x\nX-Zope-To: b@y\n.dot\r\nbody\r\n'
         view = memoryview(data)[data.index(b'.dot'):]
