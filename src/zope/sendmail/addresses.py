@@ -64,6 +64,10 @@ _NOT_ATEXT = re.compile(f'[^{_ATEXT}]')
 # ASCII dot-string, "@", a host name (checked for length apart).
 _SIMPLE = re.compile(
     rf"[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~.-]+@{_HOST_NAME.pattern}")
+# What needs no parsing: one plain addr-spec; a list of them.
+_PLAIN_ADDRESS = re.compile(r'[^\s,;:<>()\[\]"\\@]+@[^\s,;:<>()\[\]"\\@]+')
+_PLAIN_LIST = re.compile(
+    _PLAIN_ADDRESS.pattern + '(?:, ' + _PLAIN_ADDRESS.pattern + ')*')
 _QUOTED = re.compile(r'"(?:[^"\\]|\\[ -~])*"')
 # How an address is written (RFC 5322's name-addr and addr-spec, without
 # what the e-mail parser would quietly drop or mend): an addr-spec, maybe
@@ -352,3 +356,109 @@ def wire_envelope(fromaddr, toaddrs):
         if utf8 and smtputf8 is None:
             smtputf8 = ('recipient', address)
     return sender, recipients, smtputf8
+
+
+def check_address(address, what='address'):
+    """Return *address* if it is safe to put in an envelope, else raise.
+
+    *what* names the address in the error (``"sender"``, ``"recipient"``).
+    A non-string is a TypeError.  A ValueError refuses an address that
+    breaks a rule of `zope.sendmail.addresses` (a control character, which
+    could inject header lines into the queue file, commands into the SMTP
+    session or escape sequences into a terminal; a local part SMTP cannot
+    carry; a domain that is not a host name, whatever mapping made it
+    one), and a string that is not one address, or that the e-mail
+    parser reads otherwise than the address the relay would be given.
+    """
+    _checked_wire(address, what)
+    return address
+
+
+def _checked_wire(address, what):
+    """The wire form of *address* (`check_address`); empty for the empty
+    sender (``''``, ``'<>'``)."""
+    if not isinstance(address, str):
+        raise TypeError(
+            f'{what} must be a string, not {type(address).__name__}:'
+            f' {address!r}')
+    empty = address.strip() in ('', '<>')
+    if not empty and not _PLAIN_ADDRESS.fullmatch(address):
+        # Not the common case: is it written as one address?  (Then, once
+        # its parts are checked, whether the e-mail parser, which the
+        # queue file's reader uses, reads it as written.)
+        error = control_error(what, address)
+        if error is not None:
+            raise error  # before the parser sees it
+        problem = written_problem(address)
+        if problem is NOT_WRITTEN:
+            # A part of it may break a rule that says more ("the local
+            # part 'Ann Lee' holds ' '"): that error first.
+            wire_address(address, what)
+        if problem is not None:
+            raise ValueError(f'{what} is not a single e-mail address:'
+                             f' {address!r} {problem}')
+    wire = wire_address(address, what)[0]
+    if not wire and not empty:
+        # Something the parser makes nothing of (``Ann <@x.org>``) must
+        # not pass for the empty sender.
+        raise ValueError(f'{what} is not a single e-mail address:'
+                         f' {address!r}')
+    if not empty and not _PLAIN_ADDRESS.fullmatch(address):
+        problem = read_problem(address)
+        if problem is not None:
+            raise ValueError(f'{what} is not a single e-mail address:'
+                             f' {address!r} {problem}')
+    return wire
+
+
+def check_recipients(toaddrs):
+    """Return *toaddrs* as a tuple of checked recipient strings.
+
+    Each recipient must be one address (`check_address`; a display name
+    may contain commas inside quotes), and the ``X-Zope-To`` line must
+    read back as exactly these recipients: as many, each with the wire
+    form it has here.  That is checked for every list, not only for those
+    that look unusual, since a plain-looking address is not always what
+    it seems.
+    """
+    if isinstance(toaddrs, (str, bytes)):
+        raise TypeError(
+            f'toaddrs must be a sequence of addresses, not a single'
+            f' {type(toaddrs).__name__}: {toaddrs!r}')
+    try:
+        toaddrs = tuple(toaddrs)
+    except TypeError:
+        raise TypeError(
+            f'toaddrs must be a sequence of addresses, not'
+            f' {type(toaddrs).__name__}') from None
+    if not toaddrs:
+        raise ValueError('no recipients given (toaddrs is empty)')
+    wires = []
+    for address in toaddrs:
+        wire = _checked_wire(address, 'recipient')
+        if not wire:
+            raise ValueError(
+                f'recipient is not a single e-mail address: {address!r}')
+        wires.append(wire)
+    # What the processor reads back must be what was written, or the
+    # message could go to others than these (or never be sent at all).
+    back = read_recipients(', '.join(
+        stored_address(a, 'recipient') for a in toaddrs))
+    if back != toaddrs:  # when equal (the common case), so are wire forms
+        try:
+            same = [wire_address(a)[0] for a in back] == wires
+        except ValueError:
+            same = False
+        if not same:
+            raise ValueError(f'recipients {list(toaddrs)!r} would not read'
+                             f' back from the queue file as given')
+    return toaddrs
+
+
+def read_recipients(to_line):
+    """The recipients of the text of an ``X-Zope-To`` line, as a tuple;
+    those with display names in ``Name <address>`` form."""
+    if _PLAIN_LIST.fullmatch(to_line):
+        return tuple(to_line.split(', '))  # no parsing needed
+    return tuple(join_address(*pair) for pair in getaddresses([to_line])
+                 if pair[1])

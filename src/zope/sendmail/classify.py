@@ -35,8 +35,8 @@ from zope.sendmail.interfaces import TemporaryDeliveryError
 from zope.sendmail.relayinterfaces import QuotaExceededError
 from zope.sendmail.relayinterfaces import RelayBusyError
 from zope.sendmail.relayinterfaces import ThrottledError
-from zope.sendmail.shortlists import SHOWN
-from zope.sendmail.shortlists import shortlist
+from zope.sendmail.display import SHOWN
+from zope.sendmail.display import shortlist
 from zope.sendmail.smtpclient import ReplyLimitError
 
 
@@ -137,7 +137,7 @@ def refused_text(refused, shown=SHOWN):
     """*refused* (recipient -> ``(code, reply)``) as one line of text,
     printable (`zope.sendmail.display`): logs, reasons and events show it.
     The first *shown* refusals and how many more; all of them when *shown*
-    is None (see `zope.sendmail.shortlists`)."""
+    is None (see `zope.sendmail.display`)."""
     return 'recipients refused: ' + shortlist(
         (f'{printable(addr)}: {code} {printable(reply_text(reply))}'
          for addr, (code, reply) in refused.items()), shown, '; ')

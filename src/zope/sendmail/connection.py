@@ -24,7 +24,7 @@ from zope.sendmail.classify import classify_error
 from zope.sendmail.classify import reply_text
 from zope.sendmail.datastream import has_crlf_only
 from zope.sendmail.datastream import is_ascii
-from zope.sendmail.envelope import crlf
+from zope.sendmail.message import crlf
 from zope.sendmail.imailer import SingleMessageConnection  # noqa: F401
 from zope.sendmail.interfaces import GreetingRefusedError
 from zope.sendmail.interfaces import IMailerConnection

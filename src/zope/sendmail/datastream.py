@@ -10,7 +10,7 @@ and `has_crlf_only` answer what the MAIL command needs to know (``BODY``,
 processor sends a view of the queue file, to avoid copying it), again a
 slice at a time.
 """
-from zope.sendmail.envelope import crlf
+from zope.sendmail.message import crlf
 
 
 #: Bytes per slice: big enough that the work per slice is noise next to

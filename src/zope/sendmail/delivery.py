@@ -15,8 +15,8 @@ from zope.sendmail import startup
 from zope.sendmail.classify import refused_text
 from zope.sendmail.datamanager import MailDataManager
 from zope.sendmail.display import printable
-from zope.sendmail.envelope import check_address
-from zope.sendmail.envelope import check_recipients
+from zope.sendmail.addresses import check_address
+from zope.sendmail.addresses import check_recipients
 from zope.sendmail.envelope import format_envelope
 from zope.sendmail.events import MailErrorEvent
 from zope.sendmail.events import MailSentEvent
@@ -31,7 +31,7 @@ from zope.sendmail.message import make_message_id
 from zope.sendmail.message import prepare_message
 from zope.sendmail.queue import QueueProcessorThread  # noqa: F401 (7.3 API)
 from zope.sendmail.queue import wake
-from zope.sendmail.shortlists import shortlist
+from zope.sendmail.display import shortlist
 
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from zope.sendmail.classify import refused_text
 from zope.sendmail.display import printable
 from zope.sendmail.envelope import EnvelopeError
 from zope.sendmail.envelope import format_envelope
-from zope.sendmail.envelope import message_id_of
+from zope.sendmail.message import message_id_of
 from zope.sendmail.envelope import split_envelope
 from zope.sendmail.events import MailErrorEvent
 from zope.sendmail.events import MailSentEvent
@@ -32,7 +32,7 @@ from zope.sendmail.relayinterfaces import ThrottledError
 from zope.sendmail.retry import RetryState
 from zope.sendmail.safefiles import NotRegularFileError
 from zope.sendmail.safefiles import read_regular
-from zope.sendmail.shortlists import shortlist
+from zope.sendmail.display import shortlist
 
 
 # Not the message's fault: the caller leaves it in the queue, untouched.

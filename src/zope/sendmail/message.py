@@ -1,5 +1,6 @@
 """The message as a delivery sends it: bytes with CRLF line endings and a
-``Message-Id``, whose value (without angle brackets) ``send()`` returns.
+``Message-Id``, whose value (without angle brackets) ``send()`` returns;
+and reading them back: `crlf`, `message_id_of`.
 """
 import email.message
 import os
@@ -10,10 +11,13 @@ import time
 from email.parser import HeaderParser
 
 from zope.sendmail.addresses import control_error
-from zope.sendmail.envelope import crlf
+from zope.sendmail.display import printable
 
 
 _MESSAGE_ID = re.compile(r'<[^<>\s]+>')
+_MESSAGE_ID_HEADER = re.compile(rb'^message-id:[ \t]*<([^>\r\n]*)>',
+                                re.I | re.M)
+_LINE_ENDINGS = re.compile(rb'\r\n|\r|\n')
 _hostname = socket.gethostname()
 
 
@@ -65,3 +69,25 @@ def prepare_message(message, new_id=make_message_id):
     message_id = new_id()
     return message_id, b'Message-Id: <%s>\r\n%s' % (
         message_id.encode('ascii'), message)
+
+
+def crlf(message):
+    """Return the bytes *message* with every line ending made CRLF."""
+    # The common cases without the (slow) regex: all LF, or all CRLF.
+    if b'\r' not in message:
+        return message.replace(b'\n', b'\r\n')
+    pairs = message.count(b'\r\n')
+    if pairs == message.count(b'\n') == message.count(b'\r'):
+        return message
+    return _LINE_ENDINGS.sub(b'\r\n', message)
+
+
+def message_id_of(message, start=0):
+    """The Message-Id of *message* (bytes; the part from *start*), without
+    brackets, or None; printable (`zope.sendmail.display`), since it is
+    read from a queue file and shown in logs, listings and events."""
+    end = message.find(b'\r\n\r\n', start)
+    match = _MESSAGE_ID_HEADER.search(message, start,
+                                      end if end >= 0 else len(message))
+    return printable(match.group(1).decode('utf-8', 'replace')) \
+        if match else None

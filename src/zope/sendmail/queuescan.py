@@ -17,7 +17,7 @@ from zope.sendmail.claim import REJECTED
 from zope.sendmail.claim import RETRY
 from zope.sendmail.claim import SENDING
 from zope.sendmail.envelope import EnvelopeError
-from zope.sendmail.envelope import message_id_of
+from zope.sendmail.message import message_id_of
 from zope.sendmail.envelope import parse_envelope
 from zope.sendmail.retry import RetryState
 from zope.sendmail.safefiles import NotRegularFileError

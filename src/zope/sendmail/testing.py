@@ -17,8 +17,8 @@ import zope.configuration.xmlconfig
 from zope.interface import implementer
 
 from zope.sendmail import testingextra
-from zope.sendmail.envelope import crlf
-from zope.sendmail.envelope import message_id_of
+from zope.sendmail.message import crlf
+from zope.sendmail.message import message_id_of
 from zope.sendmail.interfaces import IMailDelivery
 from zope.sendmail.interfaces import IMailer
 from zope.sendmail.interfaces import IMailerConnection

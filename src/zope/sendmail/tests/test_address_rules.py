@@ -143,7 +143,7 @@ class AddressRuleTests(unittest.TestCase):
 class SendCheckTests(unittest.TestCase):
 
     def test_sender_is_one_address_or_empty(self):
-        from zope.sendmail.envelope import check_address
+        from zope.sendmail.addresses import check_address
         for sender in ('', '<>', 'root', 'Shop <shop@x.org>'):
             self.assertEqual(check_address(sender, 'sender'), sender)
         for sender in ('a@x.org, b@y.org', 'Ann <@x.org>'):
@@ -159,8 +159,8 @@ class SendCheckTests(unittest.TestCase):
         from email.utils import parseaddr
         # The e-mail parser drops a group's name: "a:b@x.org" would go to
         # b@x.org.  Inside quotes, comments and literals ':' is fine.
-        from zope.sendmail.envelope import check_address
-        from zope.sendmail.envelope import check_recipients
+        from zope.sendmail.addresses import check_address
+        from zope.sendmail.addresses import check_recipients
         for address in ('a:b@x.org', ':0@b\xfccher.example', 'a@x.org;',
                         'team: a@x.org;', 'Ann: a@x.org'):
             sep = ';' if address.startswith('a@') else ':'
@@ -201,7 +201,7 @@ class SendCheckTests(unittest.TestCase):
             self.assertEqual(check_recipients([address]), (address,))
 
     def test_recipients_read_back_exactly(self):
-        from zope.sendmail.envelope import check_recipients
+        from zope.sendmail.addresses import check_recipients
         # Each one address on its own; together the comment left open
         # swallows the next recipient.
         with self.assertRaises(ValueError) as cm:
@@ -218,7 +218,7 @@ class SendCheckTests(unittest.TestCase):
                 check_recipients([empty])
 
     def test_issue_recipient(self):
-        from zope.sendmail.envelope import check_recipients
+        from zope.sendmail.addresses import check_recipients
         with self.assertRaises(ValueError) as cm:
             check_recipients(['victim@corp.com\uff0cattacker\uff20evil.org'])
         self.assertEqual(

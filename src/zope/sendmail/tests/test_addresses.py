@@ -118,7 +118,7 @@ class SendChecksTests(unittest.TestCase):
     """What ``send()`` accepts, the queue file gives back."""
 
     def test_the_looping_recipients_read_back(self):
-        from zope.sendmail.envelope import check_recipients
+        from zope.sendmail.addresses import check_recipients
         from zope.sendmail.envelope import format_envelope
         from zope.sendmail.envelope import parse_envelope
         cases = [
@@ -144,7 +144,7 @@ class SendChecksTests(unittest.TestCase):
             self.assertEqual(message, b'body')
 
     def test_recipients_that_would_not_read_back(self):
-        from zope.sendmail.envelope import check_recipients
+        from zope.sendmail.addresses import check_recipients
         # More in test_address_rules.
         with self.assertRaisesRegex(ValueError, "leaves a quoted string"
                                     " open"):
@@ -153,8 +153,8 @@ class SendChecksTests(unittest.TestCase):
             check_recipients(['a@x.org (Ann', 'b@y.org'])
 
     def test_invalid_idn(self):
-        from zope.sendmail.envelope import check_address
-        from zope.sendmail.envelope import check_recipients
+        from zope.sendmail.addresses import check_address
+        from zope.sendmail.addresses import check_recipients
         with self.assertRaisesRegex(ValueError, "sender 'a@☃.net'"):
             check_address('a@☃.net', 'sender')
         with self.assertRaisesRegex(ValueError, "recipient 'b@x..bü'"):

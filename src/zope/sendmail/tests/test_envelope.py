@@ -80,7 +80,7 @@ class FormatAndParseTests(unittest.TestCase):
             self.assertEqual(str(cm.exception), text)
 
     def test_message_id_of_is_printable(self):
-        from zope.sendmail.envelope import message_id_of
+        from zope.sendmail.message import message_id_of
         self.assertEqual(
             message_id_of(b'Message-Id: <\x1b[8m\x07@x>\r\n\r\n'),
             '\\x1b[8m\\x07@x')
@@ -95,7 +95,7 @@ class FormatAndParseTests(unittest.TestCase):
 class CheckTests(unittest.TestCase):
 
     def test_check_address(self):
-        from zope.sendmail.envelope import check_address
+        from zope.sendmail.addresses import check_address
         self.assertEqual(check_address('a@b.c'), 'a@b.c')
         for bad in ('a@b.c\r\nRCPT TO:<x@y>', 'a@b\n', 'a\x00@b', 'a\r'):
             with self.assertRaisesRegex(ValueError, 'line break or NUL'):
@@ -111,7 +111,7 @@ class CheckTests(unittest.TestCase):
             check_address(None)
 
     def test_check_recipients(self):
-        from zope.sendmail.envelope import check_recipients
+        from zope.sendmail.addresses import check_recipients
         self.assertEqual(check_recipients(['a@b', 'c@d']), ('a@b', 'c@d'))
         self.assertEqual(check_recipients(x for x in ['a@b']), ('a@b',))
         with self.assertRaisesRegex(ValueError, 'no recipients'):
@@ -128,7 +128,7 @@ class CheckTests(unittest.TestCase):
             check_recipients(['a@b, c@d'])
 
     def test_crlf(self):
-        from zope.sendmail.envelope import crlf
+        from zope.sendmail.message import crlf
         self.assertEqual(crlf(b'a\nb\r\nc\rd\n'), b'a\r\nb\r\nc\r\nd\r\n')
         self.assertEqual(crlf(b'no line end'), b'no line end')
         self.assertEqual(crlf(b'a\r\n\r\nb'), b'a\r\n\r\nb')

@@ -60,7 +60,7 @@ class MemoryTests(unittest.TestCase):
         return message.data
 
     def test_queue_processor(self):
-        from zope.sendmail.envelope import crlf
+        from zope.sendmail.message import crlf
         from zope.sendmail.envelope import format_envelope
         from zope.sendmail.maildir import Maildir
         from zope.sendmail.tests.memory_probe import message_of

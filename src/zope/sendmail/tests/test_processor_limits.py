@@ -9,7 +9,7 @@ from zope.sendmail.tests.test_processor import ProcessorTestBase
 class LimitedRelayTests(ProcessorTestBase):
 
     def _delivered_once(self, ids):
-        from zope.sendmail.envelope import message_id_of
+        from zope.sendmail.message import message_id_of
         seen = [message_id_of(m.data) for m in self.layer.server.messages]
         self.assertEqual(sorted(seen), sorted(ids))
 

@@ -5,7 +5,7 @@ import unittest
 class ShortlistTests(unittest.TestCase):
 
     def _callFUT(self, *args, **kw):
-        from zope.sendmail.shortlists import shortlist
+        from zope.sendmail.display import shortlist
         return shortlist(*args, **kw)
 
     def test_a_few_are_shown_whole(self):
