@@ -5,7 +5,7 @@ the three `MailDeliveryError` subclasses of `zope.sendmail.interfaces`, so
 that deliveries and queue processors decide what to do from the class alone:
 a permanent error is not retried, a temporary one is, and a configuration
 error blames no message.  The relay's limits are temporary errors of their
-own classes (`zope.sendmail.relayinterfaces`): a connection turned away
+own classes (`zope.sendmail.interfaces`): a connection turned away
 (`RelayBusyError`), "too fast" (`ThrottledError`) and a used-up quota
 (`QuotaExceededError`).  Only this module reads reply texts for them.
 
@@ -32,9 +32,9 @@ from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
 from zope.sendmail.interfaces import PermanentDeliveryError
 from zope.sendmail.interfaces import TemporaryDeliveryError
-from zope.sendmail.relayinterfaces import QuotaExceededError
-from zope.sendmail.relayinterfaces import RelayBusyError
-from zope.sendmail.relayinterfaces import ThrottledError
+from zope.sendmail.interfaces import QuotaExceededError
+from zope.sendmail.interfaces import RelayBusyError
+from zope.sendmail.interfaces import ThrottledError
 from zope.sendmail.display import SHOWN
 from zope.sendmail.display import shortlist
 from zope.sendmail.smtpclient import ReplyLimitError

@@ -22,7 +22,7 @@ import weakref
 from zope.interface import implementer
 
 from zope.sendmail.interfaces import IMailerConnection
-from zope.sendmail.relayinterfaces import IConnectionCache
+from zope.sendmail.interfaces import IConnectionCache
 
 
 log = logging.getLogger(__name__)

@@ -26,9 +26,9 @@ from zope.sendmail.events import MailSentEvent
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
 from zope.sendmail.interfaces import PermanentDeliveryError
-from zope.sendmail.relayinterfaces import QuotaExceededError
-from zope.sendmail.relayinterfaces import RelayBusyError
-from zope.sendmail.relayinterfaces import ThrottledError
+from zope.sendmail.interfaces import QuotaExceededError
+from zope.sendmail.interfaces import RelayBusyError
+from zope.sendmail.interfaces import ThrottledError
 from zope.sendmail.retry import RetryState
 from zope.sendmail.safefiles import NotRegularFileError
 from zope.sendmail.safefiles import read_regular

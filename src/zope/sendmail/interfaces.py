@@ -10,6 +10,10 @@ relays it while the transaction commits.  Both relay through an `IMailer`;
 Failures are classified by exception class, never by reply texts:
 `PermanentDeliveryError` (do not retry), `TemporaryDeliveryError` (retry
 later), `MailerConfigurationError` (the settings are wrong; no message is).
+
+The contracts are grouped as the package is: sending mail, the SMTP side
+(`zope.sendmail.smtp`), queue storage (`zope.sendmail.stores`), processing
+a queue (`zope.sendmail.processing`), and the errors.
 """
 from zope.i18nmessageid import MessageFactory
 from zope.interface import Attribute
@@ -20,20 +24,15 @@ from zope.schema import Int
 from zope.schema import Password
 from zope.schema import TextLine
 
-# The storage's contracts (7.3 had them here), the lease's, the startup's
-# and the SMTP client's have modules of their own.
-from zope.sendmail.maildir_interfaces import IMaildir  # noqa
-from zope.sendmail.maildir_interfaces import IMaildirFactory  # noqa
-from zope.sendmail.maildir_interfaces import IMaildirMessageWriter  # noqa
-from zope.sendmail.maildir_interfaces import INotices  # noqa
-from zope.sendmail.maildir_interfaces import UnsafeQueueError  # noqa
-from zope.sendmail.lease_interfaces import IProcessorLease  # noqa
-from zope.sendmail.startup_interfaces import \
-    IQueueProcessorRegistration  # noqa
-from zope.sendmail.smtpclient_interfaces import IBoundedSMTP  # noqa
-
 
 _ = MessageFactory('zope')
+
+
+###########################################################################
+# Sending mail
+#
+# What an application calls, and what it is told: a delivery joins the
+# transaction; events say what became of each message id.
 
 
 class IMailDelivery(Interface):
@@ -93,17 +92,38 @@ class IQueuedMailDelivery(IMailDelivery):
         description=_("Pathname of the Maildir directory of the queue."))
 
 
-class IMailQueueProcessor(Interface):
-    """Relays the messages of a Maildir queue through a mailer."""
+class IMailEvent(Interface):
+    """Something happened to a message sent through an `IMailDelivery`.
 
-    queuePath = TextLine(
-        title=_("Queue path"),
-        description=_("Pathname of the Maildir directory of the queue."))
-    pollingInterval = Int(
-        title=_("Polling interval"), default=5000,
-        description=_("How often the queue is checked for new messages"
-                      " (in milliseconds)"))
-    mailer = Attribute("The IMailer used to relay the messages.")
+    Mail events are notified only after the transaction that sent the
+    message has committed (never for one that did not), each in a
+    transaction of its own that a subscriber may commit.  A subscriber that
+    raises never affects the sender.
+    """
+
+    messageId = TextLine(
+        title=_("Message id"),
+        description=_("The id returned by IMailDelivery.send, without"
+                      " angle brackets."))
+
+
+class IMailSentEvent(IMailEvent):
+    """The relay accepted the message (for at least one recipient)."""
+
+
+class IMailErrorEvent(IMailEvent):
+    """The message could not be delivered (to some or all recipients)."""
+
+    errorMessage = TextLine(
+        title=_("Error message"),
+        description=_("What went wrong, as the relay or the mailer said."))
+
+
+###########################################################################
+# Mailers: the SMTP side
+#
+# A mailer owns the conversation with a relay; a connection carries many
+# messages.  `zope.sendmail.smtp` implements these.
 
 
 class IMailer(Interface):
@@ -240,6 +260,48 @@ class ISMTPMailer(IMailer):
         """
 
 
+class IBoundedSMTP(Interface):
+    """An `smtplib.SMTP` that no relay can make read without end.
+
+    Called by one thread, the connection's; what a relay says is hostile
+    until proven otherwise.  Must never: read a reply of more than
+    ``max_reply_lines`` lines or ``max_reply_bytes`` bytes, or for longer
+    than ``deadline_factor`` times ``timeout``; hold more of a message
+    being sent than a slice of it besides the message itself; put a
+    character of a password or token into an exception.
+    """
+
+    max_reply_lines = Attribute("Lines one reply may have.")
+    max_reply_bytes = Attribute("Bytes one reply may have.")
+    deadline_factor = Attribute(
+        "A reply must be complete within this many times ``timeout``.")
+    timeout = Attribute(
+        "Seconds one read may wait (smtplib's); no deadline when None.")
+
+    def connect(host, port):
+        """Connect to *host*:*port* and read the greeting, as smtplib does:
+        ``(code, text)``."""
+
+    def getreply():
+        """Read one reply: ``(code, text)``.  Past a bound, close the
+        connection and raise `zope.sendmail.smtpclient.ReplyLimitError`
+        saying which bound and of which reply (the greeting, or the
+        command's name: never an AUTH response)."""
+
+    def data(msg):
+        """Say DATA and send *msg* (bytes, or a memoryview of bytes) with
+        CRLF line endings and leading dots doubled, made a slice at a
+        time; the final reply ``(code, text)``.  A reply to DATA other
+        than 354 raises `smtplib.SMTPDataError`, as smtplib does."""
+
+    def login(user, password):
+        """Authenticate as smtplib does, with the credentials encoded as
+        UTF-8 (RFC 4616).  A refusal raises
+        `smtplib.SMTPAuthenticationError` with the relay's reply (any
+        response of ours it echoed cut out); credentials that cannot be
+        encoded, a `MailerConfigurationError` quoting none of them."""
+
+
 class IOAuth2TokenSource(Interface):
     name = Attribute("What it runs, for messages: never a secret.")
 
@@ -261,31 +323,311 @@ class IOAuth2TokenProvider(Interface):
         """The relay refused *token*: `token` must not give it again."""
 
 
-class IMailEvent(Interface):
-    """Something happened to a message sent through an `IMailDelivery`.
+class IConnectionCache(Interface):
+    """Keeps one idle connection of a mailer for its next user.
 
-    Mail events are notified only after the transaction that sent the
-    message has committed (never for one that did not), each in a
-    transaction of its own that a subscriber may commit.  A subscriber that
-    raises never affects the sender.
+    Used by a direct delivery (through ``SMTPMailer.cached_connect``), so
+    that a transaction does not open a connection of its own; never by a
+    queue processor, whose schedule counts its connections.
     """
 
-    messageId = TextLine(
-        title=_("Message id"),
-        description=_("The id returned by IMailDelivery.send, without"
-                      " angle brackets."))
+    idle = Attribute("Seconds an idle connection is kept, at most.")
+
+    def acquire():
+        """An `IMailerConnection` for the caller alone: the idle one if it
+        has been idle less than `idle` seconds (the relay may still have
+        closed it: its next ``send`` reconnects), else a new one (raising
+        as ``connect`` does).  Its ``close()`` gives it back to the cache,
+        or closes it when a ``send`` raised on it."""
+
+    def expire():
+        """Close the idle connection if its time is up; return when it is
+        up, or None when no connection is idle any more."""
+
+    def clear():
+        """Close the idle connection now (QUIT); harmless when none."""
 
 
-class IMailSentEvent(IMailEvent):
-    """The relay accepted the message (for at least one recipient)."""
+###########################################################################
+# Queue storage
+#
+# Where queued mail waits: a Maildir folder (7.3 had these contracts
+# here), the writers of its files, and the lease that lets one processor
+# at a time send from a queue shared over a network file system.
+# `zope.sendmail.stores.maildir` implements them.
 
 
-class IMailErrorEvent(IMailEvent):
-    """The message could not be delivered (to some or all recipients)."""
+class IMaildirFactory(Interface):
+    def __call__(dirname, create=False, shared_group=False):
+        """Return an `IMaildir` for the directory *dirname*.
 
-    errorMessage = TextLine(
-        title=_("Error message"),
-        description=_("What went wrong, as the relay or the mailer said."))
+        A path that is not a Maildir raises ``ValueError`` naming it.  With
+        *create*, a missing or empty directory becomes one; a regular file
+        or a directory holding other files is still refused.  A queue that
+        others could tamper with raises `UnsafeQueueError` (a
+        ``ValueError``); *shared_group* accepts one writable by its group
+        (a group of users sharing the queue), never one writable by every
+        user.  A queue owned by another user is used, with one warning.
+        Factories of 7.3's kind, without *shared_group*, are called
+        without it.
+        """
+
+
+class IMaildir(Interface):
+    """A Maildir folder: ``tmp/`` for messages being written, ``new/`` and
+    ``cur/`` for delivered ones.  Names starting with a dot are not messages.
+    """
+
+    def __iter__():
+        """Iterate over the paths of the messages in ``new/`` and ``cur/``."""
+
+    def newMessage():
+        """Return an `IMaildirMessageWriter` for a new message, visible to
+        readers only once the writer commits."""
+
+
+class IMaildirMessageWriter(Interface):
+    """A message being written into a Maildir's ``tmp/``, created
+    exclusively with mode 0600 under a name unique across hosts."""
+
+    def write(data):
+        """Write *data* (bytes; text is encoded as UTF-8)."""
+
+    def writelines(lines):
+        """Write each of *lines*, as ``write`` does."""
+
+    def close():
+        """End the writing; the file stays in ``tmp/`` (its descriptor may
+        be kept until ``commit`` or ``abort``, for the commit's check)."""
+
+    def commit():
+        """Close the file if needed and move it into ``new/``; after
+        ``abort``, raise ``RuntimeError``.  What is moved into ``new/`` must
+        be the file written, never one put in its place meanwhile."""
+
+    def abort():
+        """Close the file if needed and remove it; harmless when called
+        twice or after ``commit`` (which it does not undo)."""
+
+
+class INotices(Interface):
+    """Lasting conditions of a queue's entries, each logged once.
+
+    A queue processor keeps one across its passes: its listing of the due
+    messages and its claims report through it what they skip (an entry
+    that is not a regular file, a claim file that cannot be opened), so
+    that such a condition costs one log line, not one per pass.
+    """
+
+    def once(path, topic, level, message, *args):
+        """Log *message* % *args* at *level* (a ``logging`` level) unless
+        it was logged for the entry *path* and *topic* already; return
+        whether it was logged now."""
+
+    def retain(paths):
+        """Forget what was logged about entries not among *paths* (the
+        listing of the queue): a condition that comes back is logged
+        again, and the memory holds only what is odd now."""
+
+
+class IProcessorLease(Interface):
+    """The right to be the one active processor of a shared queue.
+
+    Used by a `IMailQueueProcessor` on a network file system (or when
+    forced): it sends only while `may_send` says so.  The holder renews
+    the lease file every ``renew`` seconds from a heartbeat thread; a
+    standby takes it over once it has seen it unchanged for ``timeout``
+    seconds, or at once when it is absent or its holder provably dead.
+    Writers (deliveries) never consult it.
+    """
+
+    path = Attribute("The lease file, in the queue directory.")
+
+    def acquire():
+        """Look at the lease once: return True if this processor holds it
+        now (kept, created or taken over), False while it is a standby.
+        Never blocks longer than one read and one write of the file."""
+
+    def may_send():
+        """Whether a message may be started now: the lease is held and its
+        last renewal started less than ``(timeout - margin) / 2`` seconds
+        ago.  Called before each message; never touches the file system,
+        so it answers even while a hard NFS mount hangs."""
+
+    def start():
+        """Start the heartbeat thread (renewing, or acquiring as a
+        standby); harmless when started already."""
+
+    def stop(timeout=None):
+        """Stop the heartbeat and remove the lease file if it is still
+        this processor's own, so that a standby takes over at once."""
+
+
+###########################################################################
+# Processing a queue
+#
+# A queue processor relays what a queue holds, asking an `IRelaySchedule`
+# how many connections to use and how fast to send, as Postfix's queue
+# manager decides for its delivery agents.  `zope.sendmail.processing`
+# implements these; `zope.sendmail.startup` starts the registered ones.
+
+
+class IMailQueueProcessor(Interface):
+    """Relays the messages of a Maildir queue through a mailer."""
+
+    queuePath = TextLine(
+        title=_("Queue path"),
+        description=_("Pathname of the Maildir directory of the queue."))
+    pollingInterval = Int(
+        title=_("Polling interval"), default=5000,
+        description=_("How often the queue is checked for new messages"
+                      " (in milliseconds)"))
+    mailer = Attribute("The IMailer used to relay the messages.")
+
+
+class IRelaySchedule(Interface):
+    """How many connections to a relay, and how fast: asked and told by
+    the queue processor, which keeps one schedule for its relay across
+    passes.  The connections know nothing of it.
+
+    All methods are called from the processor's connection threads at
+    once, and must be thread-safe.  None of them blocks or raises.
+    """
+
+    limit = Attribute("The most connections ever used at once (the"
+                      " ``connections`` setting).")
+    concurrency = Attribute(
+        "The most connections used at once for now: `limit` until the relay"
+        " turns one away, then what it took, growing again slowly.")
+    rate = Attribute("Messages a second the processor keeps under, or None"
+                     " for no limit: ``max_rate`` at most, lower after the"
+                     " relay throttled.")
+    throttle_patience = Attribute(
+        "Seconds a message may keep being throttled before it is deferred"
+        " as a temporary failure.")
+    max_recipients = Attribute(
+        "Recipients the relay takes in one transaction, as a connection"
+        " learnt it (see `IMailerConnection.max_recipients`), or None:"
+        " given to the connections opened later.")
+
+    def may_open(backlog):
+        """Whether to open another connection now, *backlog* messages
+        waiting for one.  Always true when none is open or opening (a pass
+        needs one); otherwise only while each open connection has enough
+        messages waiting, none is being opened, the relay keeps accepting
+        connections and messages, and `concurrency` allows.  True books
+        the opening: the processor then calls exactly one of `opened`,
+        `refused` or `failed`."""
+
+    def opened():
+        """The connection booked by `may_open` is open."""
+
+    def refused():
+        """The relay turned that connection away (`RelayBusyError`):
+        `concurrency` comes down to the connections open now (never below
+        one)."""
+
+    def failed():
+        """That connection could not be opened for another reason (the
+        relay is unreachable, the settings are refused)."""
+
+    def closed():
+        """An opened connection was closed."""
+
+    def pause():
+        """0 when the next message on this connection may go now (it takes
+        its turn in the pace shared by all connections); else the seconds
+        to wait before asking again."""
+
+    def sent():
+        """The relay answered a message (accepted or refused it for the
+        message's sake): the pace may speed up again."""
+
+    def capped(max_recipients):
+        """A connection learnt that the relay takes *max_recipients* per
+        transaction: `max_recipients` becomes the lowest such cap (None
+        and numbers below one change nothing)."""
+
+    def throttled():
+        """The relay said "too fast" (`ThrottledError`): the pace slows
+        down and every connection pauses; returns the seconds of that
+        pause, before which the throttled message is not sent again."""
+
+
+class IThrottledMessages(Interface):
+    """The messages the relay throttled, remembered by a queue processor
+    across its passes: so that a throttled message is never sent again
+    before the pause the throttle called for, and is deferred as a
+    temporary failure only once throttled for longer than the schedule's
+    ``throttle_patience``, however many passes that took.  Messages are
+    named by their paths.  Thread-safe; no method blocks or raises."""
+
+    def throttled(path, wait):
+        """The relay throttled the message at *path* now: it is not to be
+        sent for *wait* seconds.  The first such time is kept."""
+
+    def since(path):
+        """When the message at *path* was first throttled (on a monotonic
+        clock), or None."""
+
+    def wait(path):
+        """Seconds before the message at *path* may be sent again; 0 when
+        it may go now (or was never throttled)."""
+
+    def forget(path):
+        """The message was sent, deferred or set aside."""
+
+    def prune():
+        """Forget the messages no longer in the queue (sent by another
+        processor, removed by an operator)."""
+
+
+class IQueueProcessorRegistration(Interface):
+    """A queue whose processor thread is to start when the application
+    starts.
+
+    Registered as a utility named after the real path of the queue
+    directory, in the component registry in force when the configuration
+    runs, by the actions of ``<mail:queuedDelivery
+    processorThread="true">`` (through
+    `zope.sendmail.startup.register_queue`).  It therefore lives and dies
+    with that registry: a test's cleanup or a popped test layer takes it
+    away, and a registry whose ``__bases__`` hold it sees it, as it sees
+    any utility.  Registering a queue again replaces its registration.
+
+    Read by `zope.sendmail.startup.start_processor_threads` when the
+    application starts (``IDatabaseOpenedWithRoot``,
+    ``IProcessStarting``), which starts one thread per queue directory
+    for the registrations of the registry in force then, and by
+    `zope.sendmail.startup.committed`.
+
+    A registration describes; it never runs anything.  Registering one
+    must never start a thread nor look up the mailer: the mailer is looked
+    up when the thread starts.  A registration that cannot start (its
+    mailer missing, its directory refused) must never keep another from
+    starting, nor make the application's startup notification raise.
+    """
+
+    queuePath = TextLine(
+        title="Queue path",
+        description="The Maildir directory of the queue, as configured.")
+
+    mailer = TextLine(
+        title="Mailer",
+        description="The name of the IMailer utility the thread sends"
+                    " through, looked up when it starts.")
+
+    options = Attribute(
+        "The keyword arguments of QueueProcessorThread besides the mailer"
+        " and the queue (interval, retry, connections, ...), a dict.")
+
+
+###########################################################################
+# Errors
+#
+# Failures are classified by exception class, never by reply texts.  The
+# relay's conditions are `TemporaryDeliveryError` subclasses, so code that
+# knows only 7.3's classes retries them.
 
 
 class MailDeliveryError(Exception):
@@ -319,3 +661,34 @@ class MailerConfigurationError(MailDeliveryError, RuntimeError):
 
 class GreetingRefusedError(TemporaryDeliveryError, RuntimeError):
     """The relay refused EHLO and HELO (a RuntimeError in 7.3 too)."""
+
+
+class RelayBusyError(TemporaryDeliveryError):
+    """The relay is up but turned this connection away: a 4xx greeting or
+    reply to EHLO or AUTH (``421``, ``432 4.3.2``, ``454 4.7.0``), or the
+    connection reset during the handshake.  Blames no message; one more
+    connection than the relay takes, not an unreachable relay."""
+
+
+class ThrottledError(TemporaryDeliveryError):
+    """The relay said "too fast" to this message: a ``421``, a rate in
+    words (``454 Throttling failure: Maximum sending rate exceeded``), a
+    ``4.7.x`` status answering ``MAIL FROM``; for ``RCPT TO``, only when
+    every recipient got such a reply and none was about the recipient
+    itself (greylisting, a full mailbox: see `zope.sendmail.classify`).
+    Send it again after a pause, slower, without counting an attempt
+    against it."""
+
+
+class QuotaExceededError(TemporaryDeliveryError):
+    """The relay's quota for a period (a day) is used up (``454 ... Daily
+    message quota exceeded``, ``554 5.2.0 ... QuotaExceeded``): nothing is
+    sent until it renews; no message is to blame."""
+
+
+class UnsafeQueueError(ValueError):
+    """A queue directory that others than its owner could tamper with:
+    its ``new/``, ``cur/`` or ``tmp/`` is a symbolic link, or it or one of
+    them is writable by every user, or by its group (unless the queue is
+    opened with *shared_group*).  The message names the directory, says
+    why and what to do; nothing in the queue was touched."""

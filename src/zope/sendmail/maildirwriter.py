@@ -25,7 +25,7 @@ import time
 
 from zope.interface import implementer
 
-from zope.sendmail.maildir_interfaces import IMaildirMessageWriter
+from zope.sendmail.interfaces import IMaildirMessageWriter
 from zope.sendmail.maildirnames import unique_name
 from zope.sendmail.safefiles import identity
 from zope.sendmail.safefiles import open_regular

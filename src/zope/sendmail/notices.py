@@ -14,7 +14,7 @@ import threading
 
 from zope.interface import implementer
 
-from zope.sendmail.maildir_interfaces import INotices
+from zope.sendmail.interfaces import INotices
 from zope.sendmail.safefiles import kind_of
 
 

@@ -15,7 +15,7 @@ import time
 
 from zope.interface import implementer
 
-from zope.sendmail.relayinterfaces import IThrottledMessages
+from zope.sendmail.interfaces import IThrottledMessages
 
 
 #: How many times one pass sends a message the relay throttles; then the

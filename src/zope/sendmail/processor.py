@@ -38,9 +38,9 @@ from zope.sendmail.notices import skip_odd
 from zope.sendmail.passes import Pass
 from zope.sendmail.passes import PassResult  # noqa: F401 (its old home)
 from zope.sendmail.passes import Throttles
-from zope.sendmail.relayinterfaces import QuotaExceededError
-from zope.sendmail.relayinterfaces import RelayBusyError
-from zope.sendmail.relayinterfaces import ThrottledError
+from zope.sendmail.interfaces import QuotaExceededError
+from zope.sendmail.interfaces import RelayBusyError
+from zope.sendmail.interfaces import ThrottledError
 from zope.sendmail.retry import RetryPolicy
 from zope.sendmail.scheduling import RelaySchedule
 

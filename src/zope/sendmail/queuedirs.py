@@ -18,7 +18,7 @@ import os
 import stat
 import threading
 
-from zope.sendmail.maildir_interfaces import UnsafeQueueError
+from zope.sendmail.interfaces import UnsafeQueueError
 
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from zope.sendmail.leasefile import read_lease
 from zope.sendmail.maildir import SUBDIRS
 from zope.sendmail.maildir import Maildir
 from zope.sendmail.maildir import unique_name
-from zope.sendmail.maildir_interfaces import UnsafeQueueError
+from zope.sendmail.interfaces import UnsafeQueueError
 from zope.sendmail.netfs import describe
 from zope.sendmail.netfs import file_system
 from zope.sendmail.queuedirs import check_queue_dirs

@@ -32,7 +32,7 @@ import time
 
 from zope.interface import implementer
 
-from zope.sendmail.relayinterfaces import IRelaySchedule
+from zope.sendmail.interfaces import IRelaySchedule
 
 
 #: The longest pause after throttles in a row, in seconds.

@@ -33,7 +33,7 @@ from zope.interface import implementer
 
 from zope.sendmail.datastream import data_chunks
 from zope.sendmail.interfaces import MailerConfigurationError
-from zope.sendmail.smtpclient_interfaces import IBoundedSMTP
+from zope.sendmail.interfaces import IBoundedSMTP
 
 
 #: Lines in one reply.  The longest real replies, EHLO's, have a dozen or

@@ -31,7 +31,7 @@ from zope.processlifetime import IProcessStarting
 
 from zope.sendmail.interfaces import IMailer
 from zope.sendmail.queue import QueueProcessorThread
-from zope.sendmail.startup_interfaces import IQueueProcessorRegistration
+from zope.sendmail.interfaces import IQueueProcessorRegistration
 
 
 log = logging.getLogger(__name__)

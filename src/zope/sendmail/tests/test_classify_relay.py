@@ -11,7 +11,7 @@ class ReplyTests(unittest.TestCase):
         return type(classify_reply(code, text.encode(), 'refused'))
 
     def test_too_fast(self):
-        from zope.sendmail.relayinterfaces import ThrottledError
+        from zope.sendmail.interfaces import ThrottledError
         for code, text in [
                 (454, 'Throttling failure: Maximum sending rate exceeded'),
                 (421, '4.7.0 Try again later, closing connection'),
@@ -23,7 +23,7 @@ class ReplyTests(unittest.TestCase):
             self.assertIs(self._classify(code, text), ThrottledError, text)
 
     def test_quota(self):
-        from zope.sendmail.relayinterfaces import QuotaExceededError
+        from zope.sendmail.interfaces import QuotaExceededError
         for code, text in [
                 (454, 'Throttling failure: Daily message quota exceeded'),
                 (554, '5.2.0 STOREDRV.Submission.Exception:'
@@ -57,7 +57,7 @@ class ReplyTests(unittest.TestCase):
     def test_every_recipient_throttled(self):
         from zope.sendmail.classify import refused_error
         from zope.sendmail.interfaces import TemporaryDeliveryError
-        from zope.sendmail.relayinterfaces import ThrottledError
+        from zope.sendmail.interfaces import ThrottledError
         throttled = (450, b'4.7.0 too many messages')
         self.assertIs(type(refused_error({'a': throttled, 'b': throttled})),
                       ThrottledError)
@@ -67,9 +67,9 @@ class ReplyTests(unittest.TestCase):
 
     def test_all_are_temporary_errors(self):
         from zope.sendmail.interfaces import TemporaryDeliveryError
-        from zope.sendmail.relayinterfaces import QuotaExceededError
-        from zope.sendmail.relayinterfaces import RelayBusyError
-        from zope.sendmail.relayinterfaces import ThrottledError
+        from zope.sendmail.interfaces import QuotaExceededError
+        from zope.sendmail.interfaces import RelayBusyError
+        from zope.sendmail.interfaces import ThrottledError
         for cls in (QuotaExceededError, RelayBusyError, ThrottledError):
             self.assertTrue(issubclass(cls, TemporaryDeliveryError))
 
@@ -87,7 +87,7 @@ class ConnectTests(unittest.TestCase):
         return connection
 
     def test_432_greeting_is_a_busy_relay(self):
-        from zope.sendmail.relayinterfaces import RelayBusyError
+        from zope.sendmail.interfaces import RelayBusyError
         self.layer.server.max_connections = 0
         with self.assertRaises(RelayBusyError) as caught:
             self._connect()
@@ -95,7 +95,7 @@ class ConnectTests(unittest.TestCase):
         self.assertIn('turned away: 432 4.3.2', str(caught.exception))
 
     def test_reset_in_the_handshake_is_a_busy_relay(self):
-        from zope.sendmail.relayinterfaces import RelayBusyError
+        from zope.sendmail.interfaces import RelayBusyError
         for point in ('connect', 'ehlo'):
             self.layer.server.drop_at = point
             with self.assertRaises(RelayBusyError):
@@ -103,14 +103,14 @@ class ConnectTests(unittest.TestCase):
 
     def test_nobody_listening_is_unreachable_not_busy(self):
         from zope.sendmail.interfaces import TemporaryDeliveryError
-        from zope.sendmail.relayinterfaces import RelayBusyError
+        from zope.sendmail.interfaces import RelayBusyError
         from zope.sendmail.tests.support import closed_port
         with self.assertRaises(TemporaryDeliveryError) as caught:
             self._connect(closed_port())
         self.assertNotIsInstance(caught.exception, RelayBusyError)
 
     def test_throttling_421_on_a_reused_connection_is_not_a_reconnect(self):
-        from zope.sendmail.relayinterfaces import ThrottledError
+        from zope.sendmail.interfaces import ThrottledError
         server = self.layer.server
         connection = self._connect()
         connection.send('a@example.com', ['b@example.com'], b'\r\n1\r\n')
@@ -130,7 +130,7 @@ class StageTests(unittest.TestCase):
 
     def test_mail_from_4_7_paces_the_relay(self):
         from zope.sendmail.classify import MAIL
-        from zope.sendmail.relayinterfaces import ThrottledError
+        from zope.sendmail.interfaces import ThrottledError
         for text in ['4.7.0 Try again later', '4.7.0 Throttling failure']:
             self.assertIs(self._classify(451, text, MAIL), ThrottledError)
 
@@ -147,7 +147,7 @@ class StageTests(unittest.TestCase):
         # for now: a verdict on this message, not the relay's pace.
         from zope.sendmail.classify import DATA
         from zope.sendmail.interfaces import TemporaryDeliveryError
-        from zope.sendmail.relayinterfaces import ThrottledError
+        from zope.sendmail.interfaces import ThrottledError
         self.assertIs(self._classify(451, '4.7.1 Try again later', DATA),
                       TemporaryDeliveryError)
         self.assertIs(self._classify(454, '4.7.0 Throttling failure:'
@@ -179,7 +179,7 @@ class StageTests(unittest.TestCase):
 
     def test_every_recipient_over_the_daily_quota(self):
         from zope.sendmail.classify import refused_error
-        from zope.sendmail.relayinterfaces import QuotaExceededError
+        from zope.sendmail.interfaces import QuotaExceededError
         quota = (454, b'4.7.0 Daily message quota exceeded')
         self.assertIs(type(refused_error({'a@x.example': quota})),
                       QuotaExceededError)

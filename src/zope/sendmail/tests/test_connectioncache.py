@@ -41,7 +41,7 @@ class ConnectionCacheTests(unittest.TestCase):
         from zope.interface.verify import verifyObject
 
         from zope.sendmail.interfaces import IMailerConnection
-        from zope.sendmail.relayinterfaces import IConnectionCache
+        from zope.sendmail.interfaces import IConnectionCache
         cache = self._makeOne()
         self.assertTrue(verifyObject(IConnectionCache, cache))
         connection = cache.acquire()

@@ -82,7 +82,7 @@ class LimitedRelayTests(ProcessorTestBase):
         self.assertGreaterEqual(time.monotonic() - start, 5 / 20)
 
     def test_the_only_connection_turned_away_stops_the_pass(self):
-        from zope.sendmail.relayinterfaces import RelayBusyError
+        from zope.sendmail.interfaces import RelayBusyError
         self.layer.server.max_connections = 0
         self._queue(['bob@example.com'], ['carl@example.com'])
         result = self._makeOne().process()
@@ -92,7 +92,7 @@ class LimitedRelayTests(ProcessorTestBase):
         self.assertEqual(self._files('cur'), [])
 
     def test_a_daily_quota_stops_the_pass_and_blames_no_message(self):
-        from zope.sendmail.relayinterfaces import QuotaExceededError
+        from zope.sendmail.interfaces import QuotaExceededError
         self.layer.server.fail_mail(
             454, 'Throttling failure: Daily message quota exceeded')
         self._queue(['bob@example.com'], ['carl@example.com'])
@@ -104,7 +104,7 @@ class LimitedRelayTests(ProcessorTestBase):
                       self.log.records[-1].getMessage())
 
     def test_throttled_long_is_deferred_and_the_pass_stops(self):
-        from zope.sendmail.relayinterfaces import ThrottledError
+        from zope.sendmail.interfaces import ThrottledError
         from zope.sendmail.scheduling import RelaySchedule
         self.layer.server.fail_mail(454, '4.7.0 Throttling failure:'
                                     ' Maximum sending rate exceeded')

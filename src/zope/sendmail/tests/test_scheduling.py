@@ -21,7 +21,7 @@ class RelayScheduleTests(unittest.TestCase):
     def test_provides_interface(self):
         from zope.interface.verify import verifyObject
 
-        from zope.sendmail.relayinterfaces import IRelaySchedule
+        from zope.sendmail.interfaces import IRelaySchedule
         self.assertTrue(verifyObject(IRelaySchedule, self._makeOne()))
 
     def test_bad_settings(self):
@@ -200,7 +200,7 @@ class ThrottlesTests(unittest.TestCase):
     def test_provides_interface(self):
         from zope.interface.verify import verifyObject
 
-        from zope.sendmail.relayinterfaces import IThrottledMessages
+        from zope.sendmail.interfaces import IThrottledMessages
         self.assertTrue(verifyObject(IThrottledMessages, self._makeOne()))
 
     def test_remembers_the_first_throttle_and_the_last_pause(self):
