@@ -54,7 +54,7 @@ def fill(root, n, message, sender, to, per_txn=1000):
 
 def read_queue(path):
     """[(fromaddr, toaddrs, message bytes)] of the messages in new/."""
-    from zope.sendmail.envelope import parse_envelope
+    from zope.sendmail.stores.maildir.envelope import parse_envelope
     new = os.path.join(path, 'new')
     result = []
     for name in sorted(os.listdir(new)):
@@ -117,8 +117,8 @@ def pct(values, q):
 
 
 def processor(path, port, **kw):
-    from zope.sendmail.mailer import SMTPMailer
-    from zope.sendmail.queue import QueueProcessorThread
+    from zope.sendmail.smtp.mailer import SMTPMailer
+    from zope.sendmail.processing.thread import QueueProcessorThread
     return QueueProcessorThread(mailer=SMTPMailer('127.0.0.1', port,
                                                   no_tls=True),
                                 queuePath=path, **kw)
@@ -166,8 +166,9 @@ def drain_main(path, port, expected, trace):
     import logging
     import tracemalloc
 
-    import zope.sendmail.mailer  # noqa: F401 (imported before measuring)
-    import zope.sendmail.queue  # noqa: F401
+    # Imported before measuring.
+    import zope.sendmail.processing.thread  # noqa: F401
+    import zope.sendmail.smtp.mailer  # noqa: F401
     errors = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = errors.append

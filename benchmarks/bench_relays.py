@@ -39,7 +39,7 @@ import time
 import transaction
 
 from zope.sendmail.delivery import DirectMailDelivery
-from zope.sendmail.mailer import SMTPMailer
+from zope.sendmail.smtp.mailer import SMTPMailer
 
 # bin/py runs a script without putting its directory on sys.path.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

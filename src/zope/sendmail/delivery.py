@@ -12,25 +12,26 @@ import transaction
 from zope.interface import implementer
 
 from zope.sendmail import startup
-from zope.sendmail.classify import refused_text
+from zope.sendmail.smtp.classify import refused_text
 from zope.sendmail.datamanager import MailDataManager
 from zope.sendmail.display import printable
 from zope.sendmail.addresses import check_address
 from zope.sendmail.addresses import check_recipients
-from zope.sendmail.envelope import format_envelope
+from zope.sendmail.stores.maildir.envelope import format_envelope
 from zope.sendmail.events import MailErrorEvent
 from zope.sendmail.events import MailSentEvent
 from zope.sendmail.events import dispatch
-from zope.sendmail.imailer import SingleMessageConnection
+from zope.sendmail.smtp.single import SingleMessageConnection
 from zope.sendmail.interfaces import IDirectMailDelivery
 from zope.sendmail.interfaces import IQueuedMailDelivery
 from zope.sendmail.interfaces import MailDeliveryError
-from zope.sendmail.maildir import Maildir
-from zope.sendmail.maildir import sync_all
+from zope.sendmail.stores.maildir.folder import Maildir
+from zope.sendmail.stores.maildir.folder import sync_all
 from zope.sendmail.message import make_message_id
 from zope.sendmail.message import prepare_message
-from zope.sendmail.queue import QueueProcessorThread  # noqa: F401 (7.3 API)
-from zope.sendmail.queue import wake
+from zope.sendmail.processing.thread import \
+    QueueProcessorThread  # noqa: F401 (7.3 API)
+from zope.sendmail.processing.thread import wake
 from zope.sendmail.display import shortlist
 
 

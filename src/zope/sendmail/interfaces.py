@@ -284,7 +284,7 @@ class IBoundedSMTP(Interface):
 
     def getreply():
         """Read one reply: ``(code, text)``.  Past a bound, close the
-        connection and raise `zope.sendmail.smtpclient.ReplyLimitError`
+        connection and raise `zope.sendmail.smtp.client.ReplyLimitError`
         saying which bound and of which reply (the greeting, or the
         command's name: never an AUTH response)."""
 
@@ -675,7 +675,7 @@ class ThrottledError(TemporaryDeliveryError):
     words (``454 Throttling failure: Maximum sending rate exceeded``), a
     ``4.7.x`` status answering ``MAIL FROM``; for ``RCPT TO``, only when
     every recipient got such a reply and none was about the recipient
-    itself (greylisting, a full mailbox: see `zope.sendmail.classify`).
+    itself (greylisting, a full mailbox: see `zope.sendmail.smtp.classify`).
     Send it again after a pause, slower, without counting an attempt
     against it."""
 

@@ -24,8 +24,8 @@ from zope.schema.interfaces import TooBig
 from zope.schema.interfaces import TooSmall
 
 from zope.sendmail.interfaces import ISMTPMailer
-from zope.sendmail.leasefile import check_settings
-from zope.sendmail.retry import RetryPolicy
+from zope.sendmail.stores.maildir.leasefile import check_settings
+from zope.sendmail.processing.retry import RetryPolicy
 
 
 #: The spellings of a boolean setting; anything else is an error.

@@ -30,7 +30,7 @@ from zope.processlifetime import IDatabaseOpenedWithRoot
 from zope.processlifetime import IProcessStarting
 
 from zope.sendmail.interfaces import IMailer
-from zope.sendmail.queue import QueueProcessorThread
+from zope.sendmail.processing.thread import QueueProcessorThread
 from zope.sendmail.interfaces import IQueueProcessorRegistration
 
 

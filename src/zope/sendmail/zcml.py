@@ -41,8 +41,8 @@ from zope.sendmail.delivery import QueuedMailDelivery
 from zope.sendmail.interfaces import IMailDelivery
 from zope.sendmail.interfaces import IMailer
 from zope.sendmail.interfaces import ISMTPMailer
-from zope.sendmail.maildir import Maildir
-from zope.sendmail.mailer import SMTPMailer
+from zope.sendmail.stores.maildir.folder import Maildir
+from zope.sendmail.smtp.mailer import SMTPMailer
 from zope.sendmail.options import OBJECT_OPTIONS
 from zope.sendmail.options import PATH_OPTIONS
 from zope.sendmail.options import PROCESSOR_OPTIONS

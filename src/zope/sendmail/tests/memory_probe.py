@@ -58,9 +58,9 @@ def main(scenario, host, port, size, queue=None):
     from zope.sendmail.delivery import DirectMailDelivery
     from zope.sendmail.delivery import QueuedMailDelivery
     from zope.sendmail.interfaces import MailDeliveryError
-    from zope.sendmail.maildir import Maildir
-    from zope.sendmail.mailer import SMTPMailer
-    from zope.sendmail.processor import QueueProcessor
+    from zope.sendmail.stores.maildir.folder import Maildir
+    from zope.sendmail.smtp.mailer import SMTPMailer
+    from zope.sendmail.processing.processor import QueueProcessor
     mailer = SMTPMailer(host, int(port), timeout=30)
     size = int(size)
     message = message_of(size) if scenario in ('direct', 'queued') else b''

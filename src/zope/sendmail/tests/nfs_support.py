@@ -21,7 +21,7 @@ import transaction
 
 from zope.sendmail.delivery import QueuedMailDelivery
 from zope.sendmail.events import dispatcher
-from zope.sendmail.maildir import Maildir
+from zope.sendmail.stores.maildir.folder import Maildir
 from zope.sendmail.testserver.nfs import NFSLayer
 from zope.sendmail.tests.support import child_env
 
@@ -84,8 +84,8 @@ class ProcessorTestCase(NFSTestCase):
     mail queued by the host, and the sink's records as the proof."""
 
     def setUp(self):
-        if importlib.util.find_spec('zope.sendmail.lease') is None:
-            self.skipTest('no processor lease (zope.sendmail.lease) here')
+        if importlib.util.find_spec('zope.sendmail.stores.maildir.lease') is None:
+            self.skipTest('no processor lease (zope.sendmail.stores.maildir.lease) here')
         super().setUp()
         transaction.abort()
         self.addCleanup(transaction.abort)
@@ -101,7 +101,7 @@ class ProcessorTestCase(NFSTestCase):
         """Boot guest *index* running the daemon on the shared queue."""
         lease = [f'--lease-{key}={value}' for key, value in LEASE.items()]
         program = self.python(
-            '-m', 'zope.sendmail.console', '--daemon', '-v',
+            '-m', 'zope.sendmail.console.program', '--daemon', '-v',
             '--hostname', self.lab.sink.host,
             '--port', self.lab.sink.port, '--no-tls', '--timeout', 5,
             '--interval', 1, '--connections', 2, *lease, *options,

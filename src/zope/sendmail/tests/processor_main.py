@@ -22,8 +22,8 @@ import sys
 import threading
 import time
 
-from zope.sendmail.mailer import SMTPMailer
-from zope.sendmail.queue import QueueProcessorThread
+from zope.sendmail.smtp.mailer import SMTPMailer
+from zope.sendmail.processing.thread import QueueProcessorThread
 
 
 UNTIL_EMPTY_LIMIT = 120

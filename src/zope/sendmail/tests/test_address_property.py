@@ -143,7 +143,7 @@ class AddressPropertyTests(unittest.TestCase):
     layer = UTF8Layer
 
     def setUp(self):
-        from zope.sendmail.connectioncache import clear_all
+        from zope.sendmail.smtp.connectioncache import clear_all
         from zope.sendmail.events import dispatcher
         transaction.abort()
         saved = zope.event.subscribers[:]
@@ -156,7 +156,7 @@ class AddressPropertyTests(unittest.TestCase):
         self.outcomes = collections.Counter()
 
     def mailer(self):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         return SMTPMailer(server.host, server.port, timeout=5)
 
@@ -199,7 +199,7 @@ class AddressPropertyTests(unittest.TestCase):
 
     def queued(self, fromaddr, toaddrs):
         from zope.sendmail.delivery import QueuedMailDelivery
-        from zope.sendmail.queue import QueueProcessorThread
+        from zope.sendmail.processing.thread import QueueProcessorThread
         tmp = tempfile.mkdtemp(prefix='zope.sendmail-property-')
         try:
             queue = os.path.join(tmp, 'queue')

@@ -119,8 +119,8 @@ class SendChecksTests(unittest.TestCase):
 
     def test_the_looping_recipients_read_back(self):
         from zope.sendmail.addresses import check_recipients
-        from zope.sendmail.envelope import format_envelope
-        from zope.sendmail.envelope import parse_envelope
+        from zope.sendmail.stores.maildir.envelope import format_envelope
+        from zope.sendmail.stores.maildir.envelope import parse_envelope
         cases = [
             ['Ann <ann@example.com>', 'jü@example.com'],
             ['Jörg <jörg@bücher.example>', '"Doe, Jo" <jo@x.org>'],

@@ -23,7 +23,7 @@ def open_fds():
 class QueueTestBase(unittest.TestCase):
 
     def setUp(self):
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         self.tmp = tempfile.mkdtemp(prefix='zope.sendmail-claims-')
         self.addCleanup(shutil.rmtree, self.tmp, True)
         self.queue = os.path.join(self.tmp, 'queue')
@@ -44,7 +44,7 @@ class QueueTestBase(unittest.TestCase):
                       if n.startswith('.'))
 
     def claim(self, path, **kw):
-        from zope.sendmail.claim import claim
+        from zope.sendmail.stores.maildir.claim import claim
         return claim(path, **kw)
 
 
@@ -185,7 +185,7 @@ class OrphanTests(QueueTestBase):
     """The housekeeping goes on per file."""
 
     def remove(self, **kw):
-        from zope.sendmail.orphans import remove_orphans
+        from zope.sendmail.stores.maildir.orphans import remove_orphans
         return remove_orphans(self.new, **kw)
 
     def test_odd_orphan_does_not_stop_the_others(self):
@@ -257,15 +257,15 @@ class PrivateFileTests(unittest.TestCase):
                          '0o600')
 
     def test_umask_without_owner_bits(self):
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         os.umask(0o277)
         queue = os.path.join(self.tmp, 'queue')
         Maildir(queue, create=True)
         self.assertEqual(self.mode(queue), '0o700')
 
     def test_deferred_rewrite_and_bookkeeping_are_private(self):
-        from zope.sendmail.claim import claim
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.claim import claim
+        from zope.sendmail.stores.maildir.folder import Maildir
         queue = os.path.join(self.tmp, 'queue')
         maildir = Maildir(queue, create=True)
         writer = maildir.newMessage()
@@ -297,8 +297,8 @@ class ProcessorSurvivesTests(unittest.TestCase):
         import transaction
 
         from zope.sendmail.delivery import QueuedMailDelivery
-        from zope.sendmail.mailer import SMTPMailer
-        from zope.sendmail.queue import QueueProcessorThread
+        from zope.sendmail.smtp.mailer import SMTPMailer
+        from zope.sendmail.processing.thread import QueueProcessorThread
         tmp = tempfile.mkdtemp(prefix='zope.sendmail-claims-')
         self.addCleanup(shutil.rmtree, tmp, True)
         queue = os.path.join(tmp, 'queue')

@@ -8,7 +8,7 @@ import unittest
 
 from zope.testing.loggingsupport import InstalledHandler
 
-from zope.sendmail import claim as claims
+from zope.sendmail.stores.maildir import claim as claims
 
 from zope.sendmail.tests.test_processes import LOCK_HOLDER
 from zope.sendmail.tests.test_processes import ProcessTestBase
@@ -23,8 +23,8 @@ class ClaimTests(ProcessTestBase):
 
     def setUp(self):
         super().setUp()
-        self.log = InstalledHandler('zope.sendmail.claim',
-                                    'zope.sendmail.linkclaim')
+        self.log = InstalledHandler('zope.sendmail.stores.maildir.claim',
+                                    'zope.sendmail.stores.maildir.linkclaim')
         self.addCleanup(self.log.uninstall)
         [self.mid] = self.fill(1)
         [self.name] = os.listdir(os.path.join(self.queue, 'new'))
@@ -36,8 +36,8 @@ class ClaimTests(ProcessTestBase):
             self.data = f.read()
 
     def process_once(self):
-        from zope.sendmail.mailer import SMTPMailer
-        from zope.sendmail.queue import QueueProcessorThread
+        from zope.sendmail.smtp.mailer import SMTPMailer
+        from zope.sendmail.processing.thread import QueueProcessorThread
         thread = QueueProcessorThread(
             queuePath=self.queue,
             mailer=SMTPMailer(self.server.host, self.server.port, timeout=10))

@@ -7,7 +7,7 @@ from zope.sendmail.testserver import SMTPServerLayer
 class ReplyTests(unittest.TestCase):
 
     def _classify(self, code, text):
-        from zope.sendmail.classify import classify_reply
+        from zope.sendmail.smtp.classify import classify_reply
         return type(classify_reply(code, text.encode(), 'refused'))
 
     def test_too_fast(self):
@@ -55,7 +55,7 @@ class ReplyTests(unittest.TestCase):
                       TemporaryDeliveryError)
 
     def test_every_recipient_throttled(self):
-        from zope.sendmail.classify import refused_error
+        from zope.sendmail.smtp.classify import refused_error
         from zope.sendmail.interfaces import TemporaryDeliveryError
         from zope.sendmail.interfaces import ThrottledError
         throttled = (450, b'4.7.0 too many messages')
@@ -79,7 +79,7 @@ class ConnectTests(unittest.TestCase):
     layer = SMTPServerLayer
 
     def _connect(self, port=None):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         mailer = SMTPMailer(server.host, port or server.port, timeout=5)
         connection = mailer.connect()
@@ -124,18 +124,18 @@ class StageTests(unittest.TestCase):
     """Whose reply it is: the command it answers decides."""
 
     def _classify(self, code, text, stage):
-        from zope.sendmail.classify import classify_reply
+        from zope.sendmail.smtp.classify import classify_reply
         return type(classify_reply(code, text.encode(), 'refused',
                                    stage=stage))
 
     def test_mail_from_4_7_paces_the_relay(self):
-        from zope.sendmail.classify import MAIL
+        from zope.sendmail.smtp.classify import MAIL
         from zope.sendmail.interfaces import ThrottledError
         for text in ['4.7.0 Try again later', '4.7.0 Throttling failure']:
             self.assertIs(self._classify(451, text, MAIL), ThrottledError)
 
     def test_mail_from_other_4xx_is_the_messages(self):
-        from zope.sendmail.classify import MAIL
+        from zope.sendmail.smtp.classify import MAIL
         from zope.sendmail.interfaces import TemporaryDeliveryError
         for text in ['4.3.0 Temporary lookup failure',
                      '4.1.8 Sender address rejected: Domain not found']:
@@ -145,7 +145,7 @@ class StageTests(unittest.TestCase):
     def test_data_4_7_is_the_messages(self):
         # Greylisting at the end of DATA (rspamd), a DMARC check failing
         # for now: a verdict on this message, not the relay's pace.
-        from zope.sendmail.classify import DATA
+        from zope.sendmail.smtp.classify import DATA
         from zope.sendmail.interfaces import TemporaryDeliveryError
         from zope.sendmail.interfaces import ThrottledError
         self.assertIs(self._classify(451, '4.7.1 Try again later', DATA),
@@ -157,8 +157,8 @@ class StageTests(unittest.TestCase):
                       ThrottledError)
 
     def test_rcpt_replies_about_the_recipient(self):
-        from zope.sendmail.classify import RCPT
-        from zope.sendmail.classify import is_throttling
+        from zope.sendmail.smtp.classify import RCPT
+        from zope.sendmail.smtp.classify import is_throttling
         for code, text in [
                 (451, '4.7.1 Greylisted, please try again later'),
                 (450, '4.2.1 The user you are trying to contact is receiving'
@@ -171,14 +171,14 @@ class StageTests(unittest.TestCase):
             RCPT))
 
     def test_every_recipient_greylisted_is_temporary_not_throttled(self):
-        from zope.sendmail.classify import refused_error
+        from zope.sendmail.smtp.classify import refused_error
         from zope.sendmail.interfaces import TemporaryDeliveryError
         grey = (451, b'4.7.1 Greylisted, please try again later')
         error = refused_error({'a@x.example': grey, 'b@x.example': grey})
         self.assertIs(type(error), TemporaryDeliveryError)
 
     def test_every_recipient_over_the_daily_quota(self):
-        from zope.sendmail.classify import refused_error
+        from zope.sendmail.smtp.classify import refused_error
         from zope.sendmail.interfaces import QuotaExceededError
         quota = (454, b'4.7.0 Daily message quota exceeded')
         self.assertIs(type(refused_error({'a@x.example': quota})),
@@ -188,7 +188,7 @@ class StageTests(unittest.TestCase):
 class CapTests(unittest.TestCase):
 
     def test_is_cap(self):
-        from zope.sendmail.classify import is_cap
+        from zope.sendmail.smtp.classify import is_cap
         for code, text in [(452, '4.5.3 Too many recipients'),
                            (452, 'Error: too many recipients'),
                            (552, '5.5.3 Too many recipients'),
@@ -202,8 +202,8 @@ class CapTests(unittest.TestCase):
     def test_a_552_cap_is_not_permanent(self):
         # RFC 5321 4.5.3.1.10: a client takes 552 "too many recipients"
         # as 452, so that the rest go in another transaction.
-        from zope.sendmail.classify import is_permanent
-        from zope.sendmail.classify import refused_error
+        from zope.sendmail.smtp.classify import is_permanent
+        from zope.sendmail.smtp.classify import refused_error
         from zope.sendmail.interfaces import TemporaryDeliveryError
         cap = (552, b'5.5.3 Too many recipients')
         self.assertFalse(is_permanent(*cap))
@@ -215,7 +215,7 @@ class CapTests(unittest.TestCase):
 class RefusedTextTests(unittest.TestCase):
 
     def test_a_few_and_a_count(self):
-        from zope.sendmail.classify import refused_text
+        from zope.sendmail.smtp.classify import refused_text
         refused = {f'r{n}@x.example': (550, b'5.1.1 no such user')
                    for n in range(10000)}
         text = refused_text(refused)

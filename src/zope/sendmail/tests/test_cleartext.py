@@ -86,7 +86,7 @@ class CleartextTests(unittest.TestCase):
         self.log.uninstall()
 
     def _mailer(self, server=None, **kw):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = server or self.plain
         kw.setdefault('username', USER)
         if 'oauth2_token' not in kw:
@@ -155,8 +155,8 @@ class CleartextTests(unittest.TestCase):
     def test_queued_mail_blames_no_message(self):
         from zope.sendmail.delivery import QueuedMailDelivery
         from zope.sendmail.interfaces import MailerConfigurationError
-        from zope.sendmail.maildir import Maildir
-        from zope.sendmail.processor import QueueProcessor
+        from zope.sendmail.stores.maildir.folder import Maildir
+        from zope.sendmail.processing.processor import QueueProcessor
         tmp = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, tmp)
         queue = os.path.join(tmp, 'queue')

@@ -72,7 +72,7 @@ class CompatTestBase(unittest.TestCase):
         return sorted(os.listdir(os.path.join(self.queue, sub)))
 
     def _zope_sendmail(self, *args):
-        from zope.sendmail.console import ConsoleApp
+        from zope.sendmail.console.program import ConsoleApp
         server = self.layer.server
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):

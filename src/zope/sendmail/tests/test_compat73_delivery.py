@@ -62,7 +62,7 @@ class CompatTestBase(unittest.TestCase):
         self.addCleanup(transaction.abort)
         from zope.sendmail.events import dispatcher
         self.addCleanup(dispatcher.stop)
-        from zope.sendmail.connectioncache import clear_all
+        from zope.sendmail.smtp.connectioncache import clear_all
         self.addCleanup(clear_all)  # the idle connection, its thread
 
     def _direct(self, mailer):

@@ -22,14 +22,14 @@ class ConnectionCacheTests(unittest.TestCase):
     layer = SMTPServerLayer
 
     def setUp(self):
-        from zope.sendmail.connectioncache import clear_all
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.connectioncache import clear_all
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         self.mailer = SMTPMailer(server.host, server.port, timeout=5)
         self.addCleanup(clear_all)
 
     def _makeOne(self, **kw):
-        from zope.sendmail.connectioncache import ConnectionCache
+        from zope.sendmail.smtp.connectioncache import ConnectionCache
         self.clock = Clock()
         return ConnectionCache(self.mailer.connect, clock=self.clock, **kw)
 
@@ -86,7 +86,7 @@ class ConnectionCacheTests(unittest.TestCase):
         self.assertEqual(self.layer.server.connections, 2)
 
     def test_the_reaper_closes_idle_connections(self):
-        from zope.sendmail.connectioncache import ConnectionCache
+        from zope.sendmail.smtp.connectioncache import ConnectionCache
         cache = ConnectionCache(self.mailer.connect, idle=0.1)
         with cache.acquire() as connection:
             self._send(connection)
@@ -128,7 +128,7 @@ class ConnectionCacheTests(unittest.TestCase):
         self.assertEqual(len(server.messages), 1)
 
     def test_at_exit_every_idle_connection_is_closed(self):
-        from zope.sendmail.connectioncache import _reaper
+        from zope.sendmail.smtp.connectioncache import _reaper
         cache = self._makeOne()
         with cache.acquire() as connection:
             self._send(connection)
@@ -145,10 +145,10 @@ class DirectDeliveryTests(unittest.TestCase):
     layer = SMTPServerLayer
 
     def setUp(self):
-        from zope.sendmail.connectioncache import clear_all
+        from zope.sendmail.smtp.connectioncache import clear_all
         from zope.sendmail.delivery import DirectMailDelivery
         from zope.sendmail.events import dispatcher
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         transaction.abort()
         self.addCleanup(transaction.abort)

@@ -56,7 +56,7 @@ class FakeThread:
 
 
 def _result(error=None, **counts):
-    from zope.sendmail.processor import PassResult
+    from zope.sendmail.processing.passes import PassResult
     result = PassResult()
     result.counts.update(counts)
     result.error = error
@@ -74,7 +74,7 @@ class ConsoleTestBase(unittest.TestCase):
 
     def _app(self, *args, script=(), during_pass=None, stdin='',
              mailer=RecordingMailer):
-        from zope.sendmail.console import ConsoleApp
+        from zope.sendmail.console.program import ConsoleApp
         thread = self.thread = type('Thread', (FakeThread,), {
             'script': script, 'instances': [],
             'during_pass': staticmethod(during_pass) if during_pass
@@ -152,7 +152,7 @@ class SettingsTests(ConsoleTestBase):
                           kwargs['max_messages']), (0.5, 2, 9))
 
     def test_every_option_is_an_ini_key(self):
-        from zope.sendmail.inifile import INI_KEYS
+        from zope.sendmail.console.inifile import INI_KEYS
         from zope.sendmail.interfaces import ISMTPMailer
         from zope.sendmail.options import IQueueProcessorOptions
         from zope.schema import getFieldNames
@@ -268,7 +268,7 @@ class SettingsTests(ConsoleTestBase):
                       self._error('--timeout', 'soon', self.queue))
         self.assertIn("argument --timeout: 'inf': not a finite number",
                       self._error('--timeout', 'inf', self.queue))
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         self.assertIn('no_tls contradicts', self._error(
             '--config', self._ini('no_tls = 1\nimplicit_tls = 1\n'),
             self.queue, mailer=SMTPMailer))

@@ -43,7 +43,7 @@ class DaemonTests(unittest.TestCase):
             [SRC] + [p for p in sys.path if p and p != SRC])
         with open(self.log_path, 'wb') as log:
             child = subprocess.Popen(
-                [sys.executable, '-m', 'zope.sendmail.console', '--daemon',
+                [sys.executable, '-m', 'zope.sendmail.console.program', '--daemon',
                  '--hostname', server.host, '--port', str(server.port),
                  '--interval', '0.1', '--connections', '1', self.queue],
                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)

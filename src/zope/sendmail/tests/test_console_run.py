@@ -130,7 +130,7 @@ class ExitStatusTests(ConsoleTestBase):
             raise PermissionError(13, 'Permission denied', self.queue)
         status, output, app = self._run(self.queue, during_pass=vanish)
         self.assertEqual(status, 1)
-        self.assertRegex(output, r'^\S+ \S+ ERROR zope.sendmail.console: .*'
+        self.assertRegex(output, r'^\S+ \S+ ERROR zope.sendmail.console.program: .*'
                                  r'Permission denied: .*queue.\n$')
 
     def test_a_bug_is_logged_with_its_traceback(self):
@@ -145,7 +145,7 @@ class ExitStatusTests(ConsoleTestBase):
         self.assertEqual(self._run('--help')[0], 0)
 
     def test_73_names(self):
-        from zope.sendmail.console import ConsoleApp
+        from zope.sendmail.console.program import ConsoleApp
         from zope.sendmail.queue import ConsoleApp as QueueConsoleApp
         from zope.sendmail.queue import run
         self.assertIs(QueueConsoleApp, ConsoleApp)
@@ -158,7 +158,7 @@ class ExitStatusTests(ConsoleTestBase):
 class OutputTests(ConsoleTestBase):
 
     def _levels(self, *args):
-        from zope.sendmail.consolelog import _Handler
+        from zope.sendmail.console.output import _Handler
         seen = []
 
         def look():
@@ -171,13 +171,13 @@ class OutputTests(ConsoleTestBase):
         self.assertEqual(self._levels(), [logging.WARNING])
         self.assertEqual(self._levels('-v'), [logging.INFO])
         self.assertEqual(self._levels('-q'), [logging.ERROR])
-        from zope.sendmail.consolelog import _Handler
+        from zope.sendmail.console.output import _Handler
         self.assertFalse([h for h in logging.getLogger().handlers
                           if isinstance(h, _Handler)])
 
     def test_daemon_log_levels(self):
-        from zope.sendmail.cmdline import Settings
-        from zope.sendmail.consolelog import configure_logging
+        from zope.sendmail.console.cmdline import Settings
+        from zope.sendmail.console.output import configure_logging
         root = logging.getLogger()
         for verbosity, level in ((0, logging.INFO), (1, logging.DEBUG),
                                  (-1, logging.ERROR)):
@@ -233,7 +233,7 @@ class RelayTests(unittest.TestCase):
     def _run(self, *args, env=None):
         import contextlib
 
-        from zope.sendmail.console import ConsoleApp
+        from zope.sendmail.console.program import ConsoleApp
         server = self.layer.server
         out = io.StringIO()
         with contextlib.redirect_stdout(out), \

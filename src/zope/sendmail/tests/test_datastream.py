@@ -17,7 +17,7 @@ def reference(message):
 class DataChunksTests(unittest.TestCase):
 
     def _chunks(self, message, size):
-        from zope.sendmail.datastream import data_chunks
+        from zope.sendmail.smtp.datastream import data_chunks
         return list(data_chunks(message, size))
 
     def test_as_smtplib_for_the_awkward_cases(self):
@@ -70,7 +70,7 @@ class DataChunksTests(unittest.TestCase):
 class ScanTests(unittest.TestCase):
 
     def test_has_crlf_only(self):
-        from zope.sendmail.datastream import has_crlf_only
+        from zope.sendmail.smtp.datastream import has_crlf_only
         for message, expected in [(b'', True), (b'a\r\nb\r\n', True),
                                   (b'a\nb', False), (b'a\rb', False),
                                   (b'a\r\n\rb', False), (b'\r\n\n', False)]:
@@ -81,7 +81,7 @@ class ScanTests(unittest.TestCase):
             self.assertEqual(has_crlf_only(message), expected)
 
     def test_is_ascii(self):
-        from zope.sendmail.datastream import is_ascii
+        from zope.sendmail.smtp.datastream import is_ascii
         self.assertTrue(is_ascii(memoryview(b'abc' * 10), 7))
         self.assertFalse(is_ascii(memoryview(b'abc' * 10 + b'\xc3'), 7))
         self.assertFalse(is_ascii(b'\xff'))

@@ -141,7 +141,7 @@ class QueuedMailDeliveryTests(unittest.TestCase):
     def test_many_messages_hold_few_file_descriptors(self):
         # Writers keep their descriptors for the commit's check, up to a
         # bound per process; the others are closed.
-        from zope.sendmail.maildirwriter import MaildirMessageWriter
+        from zope.sendmail.stores.maildir.writer import MaildirMessageWriter
         delivery = self._makeOne(durable=False)
         before = len(os.listdir('/proc/self/fd'))
         for i in range(10000):
@@ -189,7 +189,7 @@ class QueuedMailDeliveryTests(unittest.TestCase):
         self.assertEqual(len(self._files('tmp')), 1)
 
 
-from zope.sendmail.maildir import Maildir  # noqa: E402
+from zope.sendmail.stores.maildir.folder import Maildir  # noqa: E402
 
 
 class RecordingMaildir(Maildir):

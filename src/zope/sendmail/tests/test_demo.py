@@ -9,7 +9,7 @@ import unittest
 class DemoTests(unittest.TestCase):
 
     def _callFUT(self, argv):
-        from zope.sendmail.demo import main
+        from zope.sendmail.console.demo import main
         out = io.StringIO()
         return main(argv, out=out), out.getvalue()
 

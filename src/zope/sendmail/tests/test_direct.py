@@ -7,7 +7,7 @@ import unittest
 import transaction
 from zope.testing.loggingsupport import InstalledHandler
 
-from zope.sendmail.connectioncache import clear_all
+from zope.sendmail.smtp.connectioncache import clear_all
 from zope.sendmail.testserver import SMTPServerLayer
 from zope.sendmail.tests.support import RefusingDataManager
 
@@ -31,7 +31,7 @@ class DirectMailDeliveryTests(unittest.TestCase):
         return DirectMailDelivery
 
     def _makeOne(self, mailer=None, **kw):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         if mailer is None:
             mailer = SMTPMailer(server.host, server.port, timeout=5)
@@ -98,7 +98,7 @@ class DirectMailDeliveryTests(unittest.TestCase):
 
     def test_unreachable_relay_aborts_the_transaction(self):
         from zope.sendmail.interfaces import TemporaryDeliveryError
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         from zope.sendmail.tests.support import closed_port
         tmp = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, tmp)
@@ -154,7 +154,7 @@ class DirectMailDeliveryTests(unittest.TestCase):
         self.assertIn(b'Subject: kept', server.messages[0].data)
 
     def test_everything_rolled_back_contacts_no_relay(self):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         from zope.sendmail.tests.support import closed_port
         delivery = self._makeOne(SMTPMailer('127.0.0.1', closed_port()))
         savepoint = transaction.savepoint()

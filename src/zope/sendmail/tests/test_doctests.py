@@ -134,7 +134,7 @@ def setUp(test):
 
 
 def tearDown(test):
-    from zope.sendmail.connectioncache import clear_all
+    from zope.sendmail.smtp.connectioncache import clear_all
     from zope.sendmail.events import dispatcher
     dispatcher.stop()
     clear_all()

@@ -5,11 +5,11 @@ import unittest
 class FormatAndParseTests(unittest.TestCase):
 
     def _format(self, fromaddr, toaddrs):
-        from zope.sendmail.envelope import format_envelope
+        from zope.sendmail.stores.maildir.envelope import format_envelope
         return format_envelope(fromaddr, toaddrs)
 
     def _parse(self, data):
-        from zope.sendmail.envelope import parse_envelope
+        from zope.sendmail.stores.maildir.envelope import parse_envelope
         return parse_envelope(data)
 
     def test_format_is_the_73_format(self):
@@ -38,34 +38,34 @@ class FormatAndParseTests(unittest.TestCase):
         self.assertEqual(self._parse(data), ('a@x', ('b@y',), b'body'))
 
     def test_truncated(self):
-        from zope.sendmail.envelope import EnvelopeError
+        from zope.sendmail.stores.maildir.envelope import EnvelopeError
         with self.assertRaisesRegex(EnvelopeError, 'truncated'):
             self._parse(b'X-Zope-From: a@x\n')
 
     def test_missing_from(self):
-        from zope.sendmail.envelope import EnvelopeError
+        from zope.sendmail.stores.maildir.envelope import EnvelopeError
         with self.assertRaisesRegex(EnvelopeError, 'X-Zope-From'):
             self._parse(b'Subject: x\nX-Zope-To: b@y\nbody')
 
     def test_missing_to(self):
-        from zope.sendmail.envelope import EnvelopeError
+        from zope.sendmail.stores.maildir.envelope import EnvelopeError
         with self.assertRaisesRegex(EnvelopeError, 'X-Zope-To'):
             self._parse(b'X-Zope-From: a@x\nSubject: x\nbody')
 
     def test_no_recipient(self):
-        from zope.sendmail.envelope import EnvelopeError
+        from zope.sendmail.stores.maildir.envelope import EnvelopeError
         with self.assertRaisesRegex(EnvelopeError, 'no recipient'):
             self._parse(b'X-Zope-From: a@x\nX-Zope-To: \nbody')
 
     def test_not_utf8(self):
-        from zope.sendmail.envelope import EnvelopeError
+        from zope.sendmail.stores.maildir.envelope import EnvelopeError
         with self.assertRaisesRegex(EnvelopeError, 'UTF-8'):
             self._parse(b'X-Zope-From: a\xff@x\nX-Zope-To: b@y\nbody')
 
     def test_control_characters_make_it_unreadable(self):
         # A crafted file: a CR (not at the end), an escape sequence, a C1
         # control or DEL in either line; the error quotes none of it.
-        from zope.sendmail.envelope import EnvelopeError
+        from zope.sendmail.stores.maildir.envelope import EnvelopeError
         for data, text in (
                 (b'X-Zope-From: a@x\nX-Zope-To: b@y\rForged: 1\nbody',
                  'the X-Zope-To line holds a control character (U+000D)'),
@@ -88,7 +88,7 @@ class FormatAndParseTests(unittest.TestCase):
                          'jö@x')
 
     def test_error_is_a_value_error(self):
-        from zope.sendmail.envelope import EnvelopeError
+        from zope.sendmail.stores.maildir.envelope import EnvelopeError
         self.assertTrue(issubclass(EnvelopeError, ValueError))
 
 

@@ -89,7 +89,7 @@ class DispatchTests(unittest.TestCase):
 class SingleMessageConnectionTests(unittest.TestCase):
 
     def _makeOne(self, mailer):
-        from zope.sendmail.connection import SingleMessageConnection
+        from zope.sendmail.smtp.single import SingleMessageConnection
         return SingleMessageConnection(mailer)
 
     def test_provides_interface(self):

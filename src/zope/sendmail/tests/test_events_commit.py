@@ -47,7 +47,7 @@ class AfterCommitTests(unittest.TestCase):
 
     def setUp(self):
         from zope.sendmail.events import dispatcher
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         transaction.abort()
         self.seen = []
         self.saved = zope.event.subscribers[:]
@@ -55,7 +55,7 @@ class AfterCommitTests(unittest.TestCase):
         self.addCleanup(zope.event.subscribers.__setitem__, slice(None),
                         self.saved)
         self.addCleanup(dispatcher.stop)
-        from zope.sendmail.connectioncache import clear_all
+        from zope.sendmail.smtp.connectioncache import clear_all
         self.addCleanup(clear_all)  # the idle connection, its thread
         self.addCleanup(transaction.abort)
         server = self.layer.server
@@ -111,7 +111,7 @@ CRON_SCRIPT = '''\
 import sys, time
 import transaction, zope.event
 from zope.sendmail.delivery import DirectMailDelivery
-from zope.sendmail.mailer import SMTPMailer
+from zope.sendmail.smtp.mailer import SMTPMailer
 
 host, port, out, delay = sys.argv[1], int(sys.argv[2]), sys.argv[3], \\
     float(sys.argv[4])

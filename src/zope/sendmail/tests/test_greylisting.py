@@ -40,8 +40,8 @@ class QueueBehindAGreylistedMessageTests(unittest.TestCase):
         shutil.rmtree(self.tmp)
 
     def _thread(self, **kw):
-        from zope.sendmail.mailer import SMTPMailer
-        from zope.sendmail.queue import QueueProcessorThread
+        from zope.sendmail.smtp.mailer import SMTPMailer
+        from zope.sendmail.processing.thread import QueueProcessorThread
         server = self.layer.server
         thread = QueueProcessorThread(
             mailer=SMTPMailer(server.host, server.port, timeout=5),
@@ -108,7 +108,7 @@ class ThrottledMessageTests(ProcessorTestBase):
 
     def _timed_mailer(self):
         """A mailer whose connections record when each send began."""
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server, times = self.layer.server, []
 
         class TimedMailer(SMTPMailer):
@@ -127,7 +127,7 @@ class ThrottledMessageTests(ProcessorTestBase):
     def _schedule(self, **kw):
         """The real schedule, paced at 10 msg/s (pauses of about 0.1 s),
         recording the pauses it calls for."""
-        from zope.sendmail.scheduling import RelaySchedule
+        from zope.sendmail.processing.scheduling import RelaySchedule
 
         class RecordingSchedule(RelaySchedule):
             pauses = []
@@ -140,7 +140,7 @@ class ThrottledMessageTests(ProcessorTestBase):
         return RecordingSchedule(max_rate=10, **kw)
 
     def test_not_again_without_a_pause_nor_more_than_thrice_a_pass(self):
-        from zope.sendmail.passes import MAX_THROTTLES
+        from zope.sendmail.processing.passes import MAX_THROTTLES
         self.layer.server.fail_mail(454, '4.7.0 Throttling failure:'
                                     ' Maximum sending rate exceeded')
         self._queue(['bob@example.com'])
@@ -174,7 +174,7 @@ class ThrottledMessageTests(ProcessorTestBase):
         # Throttled at every try (as a relay refusing one sender's rate
         # would), the oldest message keeps the others waiting a few
         # pauses at most.
-        from zope.sendmail.passes import MAX_THROTTLES
+        from zope.sendmail.processing.passes import MAX_THROTTLES
         server = self.layer.server
         server.refuse('busy@example.com', 450, '4.7.1 too many messages'
                       ' for this recipient, slow down')

@@ -41,7 +41,7 @@ class RunHelperTests(unittest.TestCase):
         self.pids = os.path.join(self.tmp, 'pids')
 
     def _callFUT(self, argv, timeout=10, **kw):
-        from zope.sendmail.helperprocess import run_helper
+        from zope.sendmail.smtp.helperprocess import run_helper
         return run_helper(argv, timeout, **kw)
 
     def _python(self, text):
@@ -86,7 +86,7 @@ class RunHelperTests(unittest.TestCase):
         self.assertNotEqual(group, os.getpgid(0))
 
     def test_a_300_mb_printer_is_stopped_at_64_kb(self):
-        from zope.sendmail.helperprocess import OutputLimitExceeded
+        from zope.sendmail.smtp.helperprocess import OutputLimitExceeded
         argv = self._python(
             'open(PIDS, "w").write(str(os.getpid()))\n'
             'chunk = b"x" * (1 << 20)\n'
@@ -107,7 +107,7 @@ class RunHelperTests(unittest.TestCase):
         self.assertTrue(wait_until(lambda: not running(pid)))
 
     def test_its_error_output_is_capped_too(self):
-        from zope.sendmail.helperprocess import OutputLimitExceeded
+        from zope.sendmail.smtp.helperprocess import OutputLimitExceeded
         with self.assertRaisesRegex(OutputLimitExceeded,
                                     'more than 1000 bytes on its standard'
                                     ' error'):

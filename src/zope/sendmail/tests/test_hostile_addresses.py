@@ -59,13 +59,13 @@ class HostileAddressTests(unittest.TestCase):
         self.addCleanup(zope.event.subscribers.__setitem__, slice(None),
                         saved)
         self.addCleanup(transaction.abort)
-        from zope.sendmail.connectioncache import clear_all
+        from zope.sendmail.smtp.connectioncache import clear_all
         from zope.sendmail.events import dispatcher
         self.addCleanup(dispatcher.stop)
         self.addCleanup(clear_all)
 
     def mailer(self):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         return SMTPMailer(server.host, server.port, timeout=5)
 
@@ -124,7 +124,7 @@ class HostileAddressTests(unittest.TestCase):
         self.assertEqual(self.layer.server.connections, 0)
 
     def _crafted_queue(self):
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         Maildir(self.queue, create=True)
         crafted = {
             '1.cr': b'X-Zope-From: a@x.org\nX-Zope-To: b@x.org\r'
@@ -149,7 +149,7 @@ class HostileAddressTests(unittest.TestCase):
 
     def test_crafted_queue_file_set_aside_and_shown_escaped(self):
         from zope.sendmail.events import dispatcher
-        from zope.sendmail.queue import QueueProcessorThread
+        from zope.sendmail.processing.thread import QueueProcessorThread
         names = self._crafted_queue()
         listing = self.list_queue()
         self.assertEqual(unprintable(listing), [])
@@ -199,7 +199,7 @@ class HostileAddressTests(unittest.TestCase):
         # an address is taken, and shown escaped wherever it is printed.
         from zope.sendmail.delivery import QueuedMailDelivery
         from zope.sendmail.events import dispatcher
-        from zope.sendmail.queue import QueueProcessorThread
+        from zope.sendmail.processing.thread import QueueProcessorThread
         server = self.layer.server
         server.refuse('gone@x.org', 550, '5.1.1 \x1b[8mhidden\x1b[0m gone')
         QueuedMailDelivery(self.queue, durable=False).send(

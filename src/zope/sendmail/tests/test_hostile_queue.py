@@ -36,8 +36,8 @@ class HostileQueueTestBase(ProcessTestBase):
         self.events = []
 
     def thread(self, **kw):
-        from zope.sendmail.mailer import SMTPMailer
-        from zope.sendmail.queue import QueueProcessorThread
+        from zope.sendmail.smtp.mailer import SMTPMailer
+        from zope.sendmail.processing.thread import QueueProcessorThread
         thread = QueueProcessorThread(
             queuePath=self.queue, interval=0.05, **kw,
             mailer=SMTPMailer(self.server.host, self.server.port, timeout=10))
@@ -71,7 +71,7 @@ class HostileQueueTestBase(ProcessTestBase):
             self.assertNotIn(SECRET, text)
 
     def listing(self):
-        from zope.sendmail import queueops
+        from zope.sendmail.console import queueops
         out = io.StringIO()
         in_thread(lambda: queueops.listing(self.queue, out, time.time()))
         return out.getvalue()
@@ -79,7 +79,7 @@ class HostileQueueTestBase(ProcessTestBase):
     def zope_sendmail(self, *args, timeout=60):
         try:
             return subprocess.run(
-                [sys.executable, '-m', 'zope.sendmail.console', *args],
+                [sys.executable, '-m', 'zope.sendmail.console.program', *args],
                 env=child_env(), capture_output=True, text=True,
                 timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
@@ -111,7 +111,7 @@ class OddEntriesTests(HostileQueueTestBase):
         os.mkfifo(fifo)
         self.process_once(thread)
         self.assertEqual(len(self.records('0.M1P1Q1.fifo')), 2)
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         self.assertEqual(in_thread(lambda: list(Maildir(self.queue))), [])
         text = self.listing()
         self.assertIn("new/0.M1P1Q1.fifo\n  not a message: a FIFO, never"
@@ -171,7 +171,7 @@ class OddEntriesTests(HostileQueueTestBase):
             '.rejected-0.M1P1Q5', '0.M1P1Q1.secret', '0.M1P1Q2.zero'])
         self.assertEqual(len(self.records('symbolic link')), 3)
         # The operator's operations touch no link.
-        from zope.sendmail import queueops
+        from zope.sendmail.console import queueops
         out = io.StringIO()
         self.assertEqual(queueops.purge_rejected(self.queue, 0, out,
                                                  time.time() + 60), 1)
@@ -268,7 +268,7 @@ class ClaimFilesTests(HostileQueueTestBase):
         self.assertEqual(dict(self.process_once().counts), {'sent': 2})
 
     def test_on_a_network_file_system_the_bound_is_the_lease(self):
-        from zope.sendmail.claim import claim
+        from zope.sendmail.stores.maildir.claim import claim
         lock = self.claim_file(lambda p: os.symlink(self.secret, p))
         path = os.path.join(self.new, os.path.basename(lock)[7:])
         self.assertIsNone(claim(path, stale_after=60))

@@ -58,7 +58,7 @@ class InternationalTestBase(unittest.TestCase):
         shutil.rmtree(self.tmp)
 
     def mailer(self):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         return SMTPMailer(server.host, server.port, timeout=5)
 
@@ -70,7 +70,7 @@ class InternationalTestBase(unittest.TestCase):
         return message_id
 
     def process(self):
-        from zope.sendmail.queue import QueueProcessorThread
+        from zope.sendmail.processing.thread import QueueProcessorThread
         thread = QueueProcessorThread(queuePath=self.queue,
                                       mailer=self.mailer())
         return thread.process_once()
@@ -179,9 +179,9 @@ class RelayWithoutSMTPUTF8Tests(InternationalTestBase):
 
     def test_looping_recipients_processor_thread(self):
         # The thread of the issue: 0.05 s interval, looped 8 times in 1.5 s.
-        from zope.sendmail.queue import QueueProcessorThread
-        log = InstalledHandler('zope.sendmail.processor',
-                               'zope.sendmail.disposition')
+        from zope.sendmail.processing.thread import QueueProcessorThread
+        log = InstalledHandler('zope.sendmail.processing.processor',
+                               'zope.sendmail.processing.disposition')
         self.addCleanup(log.uninstall)
         self.queue_one('shop@example.com', LOOPED, b'Subject: x\n\ny\n')
         thread = QueueProcessorThread(queuePath=self.queue,
@@ -256,14 +256,14 @@ class UnexpectedErrorTests(InternationalTestBase):
     layer = SMTPServerLayer
 
     def test_unexpected_error_defers_with_backoff(self):
-        from zope.sendmail.maildir import Maildir
-        from zope.sendmail.processor import QueueProcessor
+        from zope.sendmail.stores.maildir.folder import Maildir
+        from zope.sendmail.processing.processor import QueueProcessor
         self.queue_one('shop@example.com', ['ann@example.com'])
         processor = QueueProcessor(BuggyMailer(), Maildir(self.queue))
         # The connection is opened before any message is claimed: a bug
         # there blames no message, and stops the pass, so that the thread
         # backs off (the pass reports it) instead of trying again at once.
-        log = InstalledHandler('zope.sendmail.processor')
+        log = InstalledHandler('zope.sendmail.processing.processor')
         self.addCleanup(log.uninstall)
         result = processor.process()
         self.assertEqual(dict(result.counts), {})

@@ -23,7 +23,7 @@ class Clock:
 
 
 def write_lease(queue, **fields):
-    from zope.sendmail.leasefile import LEASE
+    from zope.sendmail.stores.maildir.leasefile import LEASE
     record = {'host': 'elsewhere', 'boot_id': 'b', 'pidns': '1',
               'pid': '7', 'token': 'theirs', 'serial': '1',
               'renewed': f'{time.time():.3f}', 'timeout': '120'}
@@ -39,12 +39,12 @@ class LeaseTests(unittest.TestCase):
     def setUp(self):
         self.queue = tempfile.mkdtemp(prefix='zope.sendmail-lease-')
         self.addCleanup(shutil.rmtree, self.queue, True)
-        self.log = InstalledHandler('zope.sendmail.lease')
+        self.log = InstalledHandler('zope.sendmail.stores.maildir.lease')
         self.addCleanup(self.log.uninstall)
         self.clock = Clock()
 
     def lease(self, clock=None, **kw):
-        from zope.sendmail.lease import ProcessorLease
+        from zope.sendmail.stores.maildir.lease import ProcessorLease
         settings = dict(timeout=10.0, renew=1.0, margin=2.0)
         settings.update(kw)
         lease = ProcessorLease(self.queue, clock=clock or self.clock,
@@ -53,7 +53,7 @@ class LeaseTests(unittest.TestCase):
         return lease
 
     def fields(self):
-        from zope.sendmail.leasefile import read_lease
+        from zope.sendmail.stores.maildir.leasefile import read_lease
         return read_lease(self.queue)
 
     def test_interface(self):
@@ -63,8 +63,8 @@ class LeaseTests(unittest.TestCase):
         self.assertTrue(verifyObject(IProcessorLease, self.lease()))
 
     def test_a_link_in_place_of_the_lease_file_is_never_read(self):
-        from zope.sendmail.leasefile import LEASE
-        from zope.sendmail.leasefile import describe_lease
+        from zope.sendmail.stores.maildir.leasefile import LEASE
+        from zope.sendmail.stores.maildir.leasefile import describe_lease
         secret = os.path.join(self.queue, 'secret')
         with open(secret, 'w') as f:
             f.write('host: SECRET-4242\n')
@@ -83,7 +83,7 @@ class LeaseTests(unittest.TestCase):
                          'held by ? pid ? (unreadable lease file)')
 
     def test_settings_checked(self):
-        from zope.sendmail.leasefile import check_settings
+        from zope.sendmail.stores.maildir.leasefile import check_settings
         check_settings(120, 10, 20)
         for timeout, renew, margin in ((10, 1, 10), (10, 4, 2), (10, 0, 2),
                                        (10, 1, -1)):
@@ -175,7 +175,7 @@ class LeaseTests(unittest.TestCase):
         self.assertFalse(holder.acquire())
 
     def test_dead_holder_on_this_host_at_once(self):
-        from zope.sendmail.leasefile import identity
+        from zope.sendmail.stores.maildir.leasefile import identity
         me = identity()
         child = subprocess.Popen([sys.executable, '-c', 'pass'])
         child.wait(10)
@@ -187,14 +187,14 @@ class LeaseTests(unittest.TestCase):
     def test_same_host_name_another_boot_waits(self):
         # Before a reboot, or a cloned VM of the same name: not provably
         # dead, so the bound applies.
-        from zope.sendmail.leasefile import identity
+        from zope.sendmail.stores.maildir.leasefile import identity
         me = identity()
         write_lease(self.queue, host=me['host'], boot_id='another',
                     pidns=me['pidns'], pid='999999999')
         self.assertFalse(self.lease().acquire())
 
     def test_live_holder_on_this_host_or_another_host_waits(self):
-        from zope.sendmail.leasefile import identity
+        from zope.sendmail.stores.maildir.leasefile import identity
         me = identity()
         write_lease(self.queue, host=me['host'], boot_id=me['boot_id'],
                     pidns=me['pidns'], pid=str(os.getpid()))
@@ -222,7 +222,7 @@ class LeaseTests(unittest.TestCase):
         self.assertEqual(self.fields()['token'], 'theirs')
 
     def test_heartbeat_renews_and_a_standby_takes_over(self):
-        from zope.sendmail.lease import ProcessorLease
+        from zope.sendmail.stores.maildir.lease import ProcessorLease
         holder = ProcessorLease(self.queue, timeout=1.0, renew=0.05,
                                 margin=0.2)
         self.addCleanup(holder.stop, 10)

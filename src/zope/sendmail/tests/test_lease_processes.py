@@ -37,11 +37,11 @@ class LeaseProcessTests(ProcessTestBase):
 
     def setUp(self):
         super().setUp()
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         Maildir(self.queue, create=True)
 
     def holder(self):
-        from zope.sendmail.leasefile import read_lease
+        from zope.sendmail.stores.maildir.leasefile import read_lease
         return read_lease(self.queue) or {}
 
     def wait_for_holder(self, child):
@@ -153,7 +153,7 @@ class LeaseProcessTests(ProcessTestBase):
                           if n.startswith('.processor-lease.')], [])
 
     def zope_sendmail(self, *args):
-        from zope.sendmail.console import ConsoleApp
+        from zope.sendmail.console.program import ConsoleApp
         return ConsoleApp(
             ['zope-sendmail', '--hostname', self.server.host, '--port',
              str(self.server.port), '-q', *map(str, LEASE[:-2]), *args,

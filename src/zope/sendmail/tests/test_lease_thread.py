@@ -24,8 +24,8 @@ class ThreadLeaseTests(unittest.TestCase):
         dispatcher.stop()
 
     def thread(self, **kw):
-        from zope.sendmail.mailer import SMTPMailer
-        from zope.sendmail.queue import QueueProcessorThread
+        from zope.sendmail.smtp.mailer import SMTPMailer
+        from zope.sendmail.processing.thread import QueueProcessorThread
         server = self.layer.server
         settings = dict(lease_timeout=3, lease_renew=0.1, lease_margin=0.6)
         settings.update(kw)
@@ -71,9 +71,9 @@ class ThreadLeaseTests(unittest.TestCase):
         self.assertEqual(self.layer.server.messages, [])
 
     def test_pass_stops_when_may_send_says_no(self):
-        from zope.sendmail.maildir import Maildir
-        from zope.sendmail.mailer import SMTPMailer
-        from zope.sendmail.processor import QueueProcessor
+        from zope.sendmail.stores.maildir.folder import Maildir
+        from zope.sendmail.smtp.mailer import SMTPMailer
+        from zope.sendmail.processing.processor import QueueProcessor
         self.fill(3)
         answers = [True, False]
         server = self.layer.server

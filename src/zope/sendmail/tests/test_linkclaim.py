@@ -1,6 +1,6 @@
 """Claims without fcntl (Windows): 7.3's hard-link protocol.
 
-`zope.sendmail.linkclaim` is tested here on real files; then, in child
+`linkclaim` is tested here on real files; then, in child
 processes where ``import fcntl`` fails as on Windows, the package is shown
 to choose it, pass the claim and processor tests with it, and send every
 message of a queue shared by three such processors exactly once.
@@ -26,7 +26,7 @@ HOUR = 3600
 WITHOUT_FCNTL = "import sys; sys.modules['fcntl'] = None; "
 
 PROCESSOR = WITHOUT_FCNTL + (
-    "from zope.sendmail import claim, linkclaim; "
+    "from zope.sendmail.stores.maildir import claim, linkclaim; "
     "assert claim.claim is linkclaim.claim; "
     "from zope.sendmail.tests.processor_main import main; "
     "sys.exit(main(sys.argv[1:]))")
@@ -43,16 +43,16 @@ MODULES = ('test_claims', 'test_processor', 'test_processor_relay',
 class LinkClaimTests(unittest.TestCase):
 
     def setUp(self):
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         self.tmp = tempfile.TemporaryDirectory(prefix='zope.sendmail-link-')
         self.addCleanup(self.tmp.cleanup)
         self.queue = os.path.join(self.tmp.name, 'queue')
         Maildir(self.queue, create=True)
-        self.log = InstalledHandler('zope.sendmail.linkclaim')
+        self.log = InstalledHandler('zope.sendmail.stores.maildir.linkclaim')
         self.addCleanup(self.log.uninstall)
 
     def test_a_link_in_place_of_a_message_is_never_claimed(self):
-        from zope.sendmail.linkclaim import claim
+        from zope.sendmail.stores.maildir.linkclaim import claim
         secret = os.path.join(self.tmp.name, 'secret')
         with open(secret, 'w') as f:
             f.write('SECRET\n')
@@ -79,7 +79,7 @@ class LinkClaimTests(unittest.TestCase):
         return os.path.join(directory, '.sending-' + name)
 
     def _claim(self, path):
-        from zope.sendmail.linkclaim import claim
+        from zope.sendmail.stores.maildir.linkclaim import claim
         return claim(path)
 
     def test_claim_is_a_hard_link_as_73_makes(self):
@@ -101,7 +101,7 @@ class LinkClaimTests(unittest.TestCase):
         self.assertTrue(os.path.exists(self._sending(path)))
 
     def test_claim_older_than_73s_limit_is_taken_over(self):
-        from zope.sendmail.claim import MAX_73_SEND_TIME
+        from zope.sendmail.stores.maildir.names import MAX_73_SEND_TIME
         self.assertEqual(MAX_73_SEND_TIME, 3 * HOUR)
         path = self._message(mtime=time.time() - 4 * HOUR)
         os.link(path, self._sending(path))
@@ -140,8 +140,8 @@ class LinkClaimTests(unittest.TestCase):
         self.assertTrue(os.path.exists(self._sending(path)))
 
     def test_strategy_chosen_once_by_the_claim_module(self):
-        from zope.sendmail import claim
-        from zope.sendmail import linkclaim
+        from zope.sendmail.stores.maildir import claim
+        from zope.sendmail.stores.maildir import linkclaim
         self.assertEqual(claim.claim is linkclaim.claim, claim.fcntl is None)
 
 

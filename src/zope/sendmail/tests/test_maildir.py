@@ -16,7 +16,7 @@ class MaildirTests(unittest.TestCase):
         shutil.rmtree(self.tmp)
 
     def _getTargetClass(self):
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         return Maildir
 
     def _makeOne(self, create=True):
@@ -152,7 +152,7 @@ class MaildirTests(unittest.TestCase):
     def test_name_has_pid_and_host(self):
         import socket
 
-        from zope.sendmail.maildir import unique_name
+        from zope.sendmail.stores.maildir.names import unique_name
         name = unique_name()
         self.assertIn('P%d' % os.getpid(), name)
         self.assertTrue(name.endswith('.' + socket.gethostname()

@@ -26,7 +26,7 @@ def open_fds():
 class WriterTestBase(unittest.TestCase):
 
     def setUp(self):
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         transaction.abort()
         gc.collect()  # writers earlier tests dropped give their descriptors
         self.tmp = tempfile.mkdtemp(prefix='zope.sendmail-writer-')
@@ -67,7 +67,7 @@ class WriterTestBase(unittest.TestCase):
         """Writers holding every descriptor a process may keep (what other
         writers alive in this process left of them): the next one closes
         its own."""
-        from zope.sendmail.maildirwriter import MaildirMessageWriter
+        from zope.sendmail.stores.maildir.writer import MaildirMessageWriter
         gc.collect()  # writers dropped by earlier tests give theirs back
         for i in range(MaildirMessageWriter.keep_open + 1):
             writer = self.maildir.newMessage()
@@ -145,8 +145,8 @@ class SwappedDuringRenameTests(WriterTestBase):
     def _racing(self):
         # The swap lands between the check and the rename: a subclass
         # does it there, as another process could.
-        from zope.sendmail.maildirwriter import MaildirMessageWriter
-        from zope.sendmail.maildirwriter import new_message
+        from zope.sendmail.stores.maildir.writer import MaildirMessageWriter
+        from zope.sendmail.stores.maildir.writer import new_message
         test = self
 
         class Racing(MaildirMessageWriter):
@@ -206,7 +206,7 @@ class WriterLifecycleTests(WriterTestBase):
         self.assertEqual(open_fds(), before)
 
     def test_kept_descriptors_are_bounded_per_process(self):
-        from zope.sendmail import maildirwriter
+        from zope.sendmail.stores.maildir import writer as maildirwriter
         self.hold_descriptors()
         before = open_fds()
         writer = self.maildir.newMessage()
@@ -221,7 +221,7 @@ class WriterLifecycleTests(WriterTestBase):
 class WriteAtomicallyTests(WriterTestBase):
 
     def test_a_link_at_the_temporary_name_is_not_followed(self):
-        from zope.sendmail.privatefiles import write_atomically
+        from zope.sendmail.stores.maildir.privatefiles import write_atomically
         target = os.path.join(self.tmp, 'precious')
         with open(target, 'wb') as f:
             f.write(b'precious\n')

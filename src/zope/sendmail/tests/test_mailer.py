@@ -11,7 +11,7 @@ MESSAGE = b'Message-Id: <m1@example.com>\r\nSubject: test\r\n\r\nHello\r\n'
 class MailerTestBase(unittest.TestCase):
 
     def _getTargetClass(self):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         return SMTPMailer
 
     def _makeOne(self, **kw):
@@ -267,6 +267,6 @@ class ClassificationTests(MailerTestBase):
             self._send(self._makeOne(implicit_tls=True, timeout=2))
 
     def test_unexpected_errors_are_not_disguised(self):
-        from zope.sendmail.classify import classify_error
+        from zope.sendmail.smtp.classify import classify_error
         error = KeyError('bug')
         self.assertIs(classify_error(error, 'sending', None), error)

@@ -72,7 +72,7 @@ class EndlessReplyTests(MailerTestBase):
         self.assertEqual(server.connections, 2)
 
     def test_a_factory_of_the_users_is_used_as_given(self):
-        from zope.sendmail.smtpclient import BoundedSMTP
+        from zope.sendmail.smtp.client import BoundedSMTP
         used = []
 
         class RecordingSMTP(smtplib.SMTP):
@@ -100,7 +100,7 @@ class TrickleTests(MailerTestBase):
         transaction.abort()
 
     def tearDown(self):
-        from zope.sendmail.connectioncache import clear_all
+        from zope.sendmail.smtp.connectioncache import clear_all
         clear_all()
         transaction.abort()
 

@@ -61,8 +61,8 @@ class MemoryTests(unittest.TestCase):
 
     def test_queue_processor(self):
         from zope.sendmail.message import crlf
-        from zope.sendmail.envelope import format_envelope
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.envelope import format_envelope
+        from zope.sendmail.stores.maildir.folder import Maildir
         from zope.sendmail.tests.memory_probe import message_of
         message = b'Message-Id: <big@example.com>\r\n' + crlf(
             message_of(SIZE))

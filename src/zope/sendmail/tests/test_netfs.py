@@ -30,7 +30,7 @@ fs1:/old /srv/old nfs rw,vers=3,local_lock=posix 0 0
 class FileSystemTests(unittest.TestCase):
 
     def fs(self, path, table=MOUNTINFO):
-        from zope.sendmail.netfs import file_system
+        from zope.sendmail.stores.maildir.netfs import file_system
         return file_system(path, table)
 
     def test_local(self):
@@ -72,7 +72,7 @@ class FileSystemTests(unittest.TestCase):
         self.assertEqual(self.fs('/srv/stack/q').fstype, '9p')
 
     def test_network_types(self):
-        from zope.sendmail.netfs import is_network_type
+        from zope.sendmail.stores.maildir.netfs import is_network_type
         for fstype in ('nfs', 'nfs4', 'cifs', 'smb3', 'ceph', 'fuse',
                        'fuse.glusterfs', '9p', 'gfs2', 'ocfs2', 'lustre'):
             self.assertTrue(is_network_type(fstype), fstype)
@@ -90,14 +90,14 @@ class FileSystemTests(unittest.TestCase):
         self.assertIsNone(self.fs('/q', ''))
 
     def test_this_host(self):
-        from zope.sendmail.netfs import file_system
+        from zope.sendmail.stores.maildir.netfs import file_system
         fs = file_system(tempfile.gettempdir())
         if fs is None:
             self.skipTest('no mount table on this system')
         self.assertIsInstance(fs.fstype, str)
 
     def test_describe(self):
-        from zope.sendmail.netfs import describe
+        from zope.sendmail.stores.maildir.netfs import describe
         self.assertEqual(describe(self.fs('/q')), 'ext4 at / (local)')
         self.assertEqual(describe(self.fs('/srv/nfs3/q')),
                          'nfs at /srv/nfs3 (network: one active processor),'

@@ -3,7 +3,7 @@
 With ``nolock`` (``local_lock=all``) every client's locks are its own: an
 flock taken on one host is invisible on the other, so the claims of this
 package exclude nothing between hosts.  The queue processor sees the mount
-option (`zope.sendmail.netfs`) and sends only while it holds the
+option (`zope.sendmail.stores.maildir.netfs`) and sends only while it holds the
 processor lease, whose protocol needs no lock.  Two guests run
 ``zope-sendmail --daemon`` on the layer's export mounted so (see
 test_nfs_lease.py for the set-up, `nfs_support.LEASE` for the lease).

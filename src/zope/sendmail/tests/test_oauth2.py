@@ -34,7 +34,7 @@ class Source:
 class TokenProviderTests(unittest.TestCase):
 
     def _makeOne(self, source, now=1000.0):
-        from zope.sendmail.oauth2 import TokenProvider
+        from zope.sendmail.smtp.oauth2 import TokenProvider
         self.now = now
         return TokenProvider(source, clock=lambda: self.now)
 
@@ -43,8 +43,8 @@ class TokenProviderTests(unittest.TestCase):
 
         from zope.sendmail.interfaces import IOAuth2TokenProvider
         from zope.sendmail.interfaces import IOAuth2TokenSource
-        from zope.sendmail.oauth2 import CallableSource
-        from zope.sendmail.oauth2 import CommandSource
+        from zope.sendmail.smtp.oauth2 import CallableSource
+        from zope.sendmail.smtp.oauth2 import CommandSource
         verifyObject(IOAuth2TokenProvider, self._makeOne(Source()))
         verifyObject(IOAuth2TokenSource, CallableSource(Source()))
         verifyObject(IOAuth2TokenSource, CommandSource('true'))
@@ -105,7 +105,7 @@ class TokenProviderTests(unittest.TestCase):
 class CallableSourceTests(unittest.TestCase):
 
     def _makeOne(self, source):
-        from zope.sendmail.oauth2 import CallableSource
+        from zope.sendmail.smtp.oauth2 import CallableSource
         return CallableSource(source)
 
     def test_object(self):
@@ -151,7 +151,7 @@ class CommandSourceTests(unittest.TestCase):
         return [sys.executable, path]
 
     def _makeOne(self, command, **kw):
-        from zope.sendmail.oauth2 import CommandSource
+        from zope.sendmail.smtp.oauth2 import CommandSource
         return CommandSource(command, **kw)
 
     def test_stdout_is_the_token(self):
@@ -205,7 +205,7 @@ class CommandSourceTests(unittest.TestCase):
 class MakeProviderTests(unittest.TestCase):
 
     def _callFUT(self, **kw):
-        from zope.sendmail.oauth2 import make_provider
+        from zope.sendmail.smtp.oauth2 import make_provider
         return make_provider(**kw)
 
     def test_none(self):

@@ -10,7 +10,7 @@ from zope.sendmail.tests.test_processor import ProcessorTestBase
 class QueuedOrderTests(unittest.TestCase):
 
     def _callFUT(self, name, mtime=None):
-        from zope.sendmail.maildir import queued_order
+        from zope.sendmail.stores.maildir.names import queued_order
 
         def stat():
             if mtime is None:
@@ -19,7 +19,7 @@ class QueuedOrderTests(unittest.TestCase):
         return queued_order(name, stat)
 
     def test_new_names_are_zero_padded_and_sort_in_time_order(self):
-        from zope.sendmail.maildir import unique_name
+        from zope.sendmail.stores.maildir.names import unique_name
         names = [unique_name() for n in range(50)]
         self.assertEqual(sorted(names), names)
         micros = names[0].split('.M')[1].split('P')[0]
@@ -45,7 +45,7 @@ class QueuedOrderTests(unittest.TestCase):
 class OldestFirstTests(ProcessorTestBase):
 
     def _write(self, name, subject, mtime):
-        from zope.sendmail.envelope import format_envelope
+        from zope.sendmail.stores.maildir.envelope import format_envelope
         path = os.path.join(self.queue, 'new', name)
         with open(path, 'wb') as f:
             f.write(format_envelope('alice@example.com', ['bob@example.com'])
@@ -53,7 +53,7 @@ class OldestFirstTests(ProcessorTestBase):
         os.utime(path, (mtime, mtime))
 
     def test_one_connection_sends_in_queue_order(self):
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         Maildir(self.queue, create=True)
         base = 1700000000
         # Written in this order: 7.3's files (seconds only), this
@@ -75,7 +75,7 @@ class OldestFirstTests(ProcessorTestBase):
         self.assertEqual(len(set(m.connection for m in server.messages)), 1)
 
     def test_maildir_lists_in_queue_order(self):
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         maildir = Maildir(self.queue, create=True)
         base = 1700000000
         self._write(f'{base}.4242.host.9', 'b', base + 0.7)

@@ -26,10 +26,10 @@ from zope.testing.loggingsupport import InstalledHandler
 
 from zope.sendmail.delivery import DirectMailDelivery
 from zope.sendmail.delivery import QueuedMailDelivery
-from zope.sendmail.envelope import parse_envelope
+from zope.sendmail.stores.maildir.envelope import parse_envelope
 from zope.sendmail.events import dispatcher
-from zope.sendmail.mailer import SMTPMailer
-from zope.sendmail.queue import QueueProcessorThread
+from zope.sendmail.smtp.mailer import SMTPMailer
+from zope.sendmail.processing.thread import QueueProcessorThread
 from zope.sendmail.testserver.postfix import PostfixLayer
 from zope.sendmail.testserver.postfix import postfix_unavailable
 from zope.sendmail.tests.support import child_env
@@ -195,7 +195,7 @@ class ConsoleTests(PostfixTestBase):
     def zope_sendmail(self, expected_status):
         layer = self.layer
         done = subprocess.run(
-            [sys.executable, '-m', 'zope.sendmail.console',
+            [sys.executable, '-m', 'zope.sendmail.console.program',
              '--hostname', layer.host, '--port', str(layer.port),
              '--force-tls', '--tls-ca-file', layer.ca_file, self.queue],
             capture_output=True, text=True, env=child_env(), timeout=120)
@@ -225,7 +225,7 @@ class DirectDeliveryTests(PostfixTestBase):
                for n in range(2)]
         transaction.commit()
         self.assertArrivedOnce(ids, self.layer.wait_for(2))
-        from zope.sendmail.connectioncache import clear_all
+        from zope.sendmail.smtp.connectioncache import clear_all
         clear_all()  # QUIT to the connection kept for a next transaction
 
         def log():

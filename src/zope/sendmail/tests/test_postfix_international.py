@@ -2,7 +2,7 @@
 ``smtputf8_enable = yes`` (`PostfixLayer`): a non-ASCII local part goes
 with SMTPUTF8, an IDN domain as its A-label, into Postfix's sink."""
 from zope.sendmail.delivery import QueuedMailDelivery
-from zope.sendmail.queue import QueueProcessorThread
+from zope.sendmail.processing.thread import QueueProcessorThread
 from zope.sendmail.tests.test_postfix import PostfixTestBase
 from zope.sendmail.tests.test_postfix import make_message
 

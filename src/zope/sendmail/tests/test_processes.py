@@ -246,7 +246,7 @@ class KilledProcessorTests(ProcessTestBase):
         # A kill between removing a sent message and releasing its claim
         # leaves the claim's files; housekeeping removes them (once they
         # are old enough: here, at once).
-        from zope.sendmail.orphans import remove_orphans
+        from zope.sendmail.stores.maildir.orphans import remove_orphans
         for sub in ('new', 'cur'):
             remove_orphans(os.path.join(self.queue, sub), min_age=0)
         self.assertEqual([n for n in self.listing()[1]

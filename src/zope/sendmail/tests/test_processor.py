@@ -20,8 +20,8 @@ class ProcessorTestBase(unittest.TestCase):
         self.tmp = tempfile.mkdtemp()
         self.queue = os.path.join(self.tmp, 'queue')
         self.events = []
-        self.log = InstalledHandler('zope.sendmail.processor',
-                                    'zope.sendmail.disposition')
+        self.log = InstalledHandler('zope.sendmail.processing.processor',
+                                    'zope.sendmail.processing.disposition')
         self.now = time.time()
 
     def tearDown(self):
@@ -32,13 +32,13 @@ class ProcessorTestBase(unittest.TestCase):
         shutil.rmtree(self.tmp)
 
     def _getTargetClass(self):
-        from zope.sendmail.processor import QueueProcessor
+        from zope.sendmail.processing.processor import QueueProcessor
         return QueueProcessor
 
     def _makeOne(self, mailer=None, **kw):
-        from zope.sendmail.maildir import Maildir
-        from zope.sendmail.mailer import SMTPMailer
-        from zope.sendmail.retry import RetryPolicy
+        from zope.sendmail.stores.maildir.folder import Maildir
+        from zope.sendmail.smtp.mailer import SMTPMailer
+        from zope.sendmail.processing.retry import RetryPolicy
         server = self.layer.server
         if mailer is None:
             mailer = SMTPMailer(server.host, server.port, timeout=5)
@@ -230,7 +230,7 @@ class OutcomeTests(ProcessorTestBase):
                              ' line\n', f.read())
 
     def test_vanished_file(self):
-        from zope.sendmail.processor import PassResult
+        from zope.sendmail.processing.passes import PassResult
         self._queue(['bob@example.com'])
         processor = self._makeOne()
         [path] = processor.due(PassResult())
@@ -246,7 +246,7 @@ class OutcomeTests(ProcessorTestBase):
                       self.log.records[0].getMessage())
 
     def test_mailer_without_connect(self):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         self._queue(['bob@example.com'], ['reject@example.com'])
         mailer = OldStyleMailer(SMTPMailer(server.host, server.port))

@@ -105,7 +105,7 @@ class LimitedRelayTests(ProcessorTestBase):
 
     def test_throttled_long_is_deferred_and_the_pass_stops(self):
         from zope.sendmail.interfaces import ThrottledError
-        from zope.sendmail.scheduling import RelaySchedule
+        from zope.sendmail.processing.scheduling import RelaySchedule
         self.layer.server.fail_mail(454, '4.7.0 Throttling failure:'
                                     ' Maximum sending rate exceeded')
         self._queue(['bob@example.com'], ['carl@example.com'])

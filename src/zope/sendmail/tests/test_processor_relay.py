@@ -9,7 +9,7 @@ class RelayProblemTests(ProcessorTestBase):
 
     def test_unreachable_relay_blames_no_message(self):
         from zope.sendmail.interfaces import TemporaryDeliveryError
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         from zope.sendmail.tests.support import closed_port
         self._queue(['bob@example.com'], ['carl@example.com'])
         result = self._makeOne(SMTPMailer('127.0.0.1', closed_port())) \
@@ -22,7 +22,7 @@ class RelayProblemTests(ProcessorTestBase):
 
     def test_force_tls_without_starttls_rejects_nothing(self):
         from zope.sendmail.interfaces import MailerConfigurationError
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         self._queue(['bob@example.com'])
         result = self._makeOne(SMTPMailer(server.host, server.port,
@@ -67,7 +67,7 @@ class AuthenticationTests(ProcessorTestBase):
 
     def test_refused_login_rejects_nothing(self):
         from zope.sendmail.interfaces import MailerConfigurationError
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         self._queue(['bob@example.com'], ['carl@example.com'])
         mailer = SMTPMailer(server.host, server.port, username=TEST_USER,

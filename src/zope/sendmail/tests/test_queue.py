@@ -33,11 +33,11 @@ class QueueProcessorThreadTests(unittest.TestCase):
         shutil.rmtree(self.tmp)
 
     def _getTargetClass(self):
-        from zope.sendmail.queue import QueueProcessorThread
+        from zope.sendmail.processing.thread import QueueProcessorThread
         return QueueProcessorThread
 
     def _makeOne(self, mailer=None, **kw):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         if mailer is None:
             mailer = SMTPMailer(server.host, server.port, timeout=5)
@@ -71,7 +71,7 @@ class QueueProcessorThreadTests(unittest.TestCase):
 
     def test_73_setters(self):
         from zope.sendmail.delivery import QueueProcessorThread
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         self.assertIs(QueueProcessorThread, self._getTargetClass())
         thread = QueueProcessorThread()
         self.assertTrue(thread.daemon)
@@ -162,8 +162,8 @@ class QueueProcessorThreadTests(unittest.TestCase):
         self.layer.server.wait_for(1)
 
     def test_backs_off_while_the_relay_is_unreachable(self):
-        from zope.sendmail.mailer import SMTPMailer
-        from zope.sendmail.retry import RetryPolicy
+        from zope.sendmail.smtp.mailer import SMTPMailer
+        from zope.sendmail.processing.retry import RetryPolicy
         from zope.sendmail.tests.support import closed_port
         thread = self._makeOne(SMTPMailer('127.0.0.1', closed_port()),
                                interval=0.01,
@@ -180,7 +180,7 @@ class QueueProcessorThreadTests(unittest.TestCase):
         self.assertEqual(os.listdir(os.path.join(self.queue, 'cur')), [])
 
     def test_housekeeping(self):
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         Maildir(self.queue, create=True)
         old = time.time() - 37 * 3600
         stale = os.path.join(self.queue, 'tmp', 'stale')

@@ -30,7 +30,7 @@ class QueueDirTestBase(unittest.TestCase):
         self.addCleanup(self.log.uninstall)
 
     def maildir(self, **kw):
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         return Maildir(self.queue, **kw)
 
     def sub(self, name):
@@ -80,7 +80,7 @@ class RefusedTests(QueueDirTestBase):
     def test_the_queue_path_may_be_a_link(self):
         link = os.path.join(self.tmp, 'link')
         os.symlink(self.queue, link)
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         self.assertEqual(list(Maildir(link)), [])
 
     def test_world_writable(self):
@@ -147,7 +147,7 @@ class OpenersTests(QueueDirTestBase):
     def test_delivery_with_a_factory_of_73s_kind(self):
         # A factory without shared_group is called as 7.3 called it.
         from zope.sendmail.delivery import QueuedMailDelivery
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         calls = []
 
         def factory(path, create=False):
@@ -158,7 +158,7 @@ class OpenersTests(QueueDirTestBase):
 
     def test_processor_thread(self):
         from zope.sendmail.interfaces import UnsafeQueueError
-        from zope.sendmail.queue import QueueProcessorThread
+        from zope.sendmail.processing.thread import QueueProcessorThread
         with self.assertRaisesRegex(UnsafeQueueError, 'cur/ is writable'):
             QueueProcessorThread(queuePath=self.queue)
         thread = QueueProcessorThread(queuePath=self.queue,
@@ -172,7 +172,7 @@ class OpenersTests(QueueDirTestBase):
                         ['shared_group'])
 
     def _console(self, *args):
-        from zope.sendmail.console import ConsoleApp
+        from zope.sendmail.console.program import ConsoleApp
         out, err = io.StringIO(), io.StringIO()
         with redirect_stdout(out), redirect_stderr(err):
             status = ConsoleApp(['zope-sendmail', *args],
@@ -215,7 +215,7 @@ class ZCMLTests(ZCMLTestBase):
     def test_refused_at_load_then_allowed(self):
         from zope.configuration.exceptions import ConfigurationError
 
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.folder import Maildir
         Maildir(self.queue, create=True)
         os.chmod(os.path.join(self.queue, 'new'), 0o770)
         with self.assertRaisesRegex(

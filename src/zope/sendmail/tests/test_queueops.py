@@ -44,7 +44,7 @@ class QueueOpsTestBase(unittest.TestCase):
 class AgeTests(unittest.TestCase):
 
     def test_parse_age(self):
-        from zope.sendmail.queueops import parse_age
+        from zope.sendmail.console.queueops import parse_age
         for text, seconds in [('3600', 3600), ('30m', 1800), ('12h', 43200),
                               ('7d', 604800), ('2w', 1209600), ('1.5h', 5400),
                               (' 7D ', 604800), ('0', 0), ('45s', 45)]:
@@ -54,7 +54,7 @@ class AgeTests(unittest.TestCase):
                 parse_age(text)
 
     def test_format_age(self):
-        from zope.sendmail.queueops import format_age
+        from zope.sendmail.console.queueops import format_age
         ages = (-5, 59, 60, 3599, 3600, 3660, 86400, 8 * 86400 + 7300)
         self.assertEqual([format_age(s) for s in ages],
                          ['0 s', '59 s', '1 min', '59 min', '1 h 0 min',
@@ -64,14 +64,14 @@ class AgeTests(unittest.TestCase):
 class CheckQueueTests(QueueOpsTestBase):
 
     def _check(self, path, create=False):
-        from zope.sendmail.queueops import check_queue
+        from zope.sendmail.console.queueops import check_queue
         return check_queue(path, create)
 
     def test_a_queue(self):
         self.assertIsNone(self._check(self.queue))
 
     def test_missing_is_never_created(self):
-        from zope.sendmail.queueops import QueueError
+        from zope.sendmail.console.queueops import QueueError
         missing = os.path.join(self.tmp, 'typo')
         with self.assertRaisesRegex(QueueError, 'no queue directory'):
             self._check(missing, create=True)
@@ -86,7 +86,7 @@ class CheckQueueTests(QueueOpsTestBase):
         self.assertEqual(sorted(os.listdir(empty)), ['cur', 'new', 'tmp'])
 
     def test_not_a_queue(self):
-        from zope.sendmail.queueops import QueueError
+        from zope.sendmail.console.queueops import QueueError
         with self.assertRaisesRegex(QueueError, 'is not a mail queue'):
             self._check(self.tmp, create=True)
         self.assertEqual(os.listdir(self.tmp), ['queue'])
@@ -109,7 +109,7 @@ class ViewTests(QueueOpsTestBase):
         self._file('cur', '.claim-1699900000.3.host.3', b'')
 
     def test_status(self):
-        from zope.sendmail.queueops import status
+        from zope.sendmail.console.queueops import status
         self._fill()
         out = io.StringIO()
         status(self.queue, out, NOW)
@@ -124,7 +124,7 @@ class ViewTests(QueueOpsTestBase):
                                      'oldest message: queued 1 d 3 h ago'])
 
     def test_lease_holder(self):
-        from zope.sendmail.leasefile import describe_lease as lease_text
+        from zope.sendmail.stores.maildir.leasefile import describe_lease as lease_text
         fields = {'host': 'web1', 'pid': '42', 'renewed': str(NOW - 3),
                   'timeout': '120'}
         self.assertEqual(lease_text(fields, NOW),
@@ -138,7 +138,7 @@ class ViewTests(QueueOpsTestBase):
         self.assertEqual(lease_text(None, NOW), 'none')
 
     def test_listing(self):
-        from zope.sendmail.queueops import listing
+        from zope.sendmail.console.queueops import listing
         self._fill()
         out = io.StringIO()
         listing(self.queue, out, NOW)
@@ -158,19 +158,19 @@ class ViewTests(QueueOpsTestBase):
         self.assertTrue(text.endswith('\n4 messages\n'))
 
     def test_vanishing_files_are_skipped(self):
-        from zope.sendmail import queueops
+        from zope.sendmail.stores.maildir import scan
         self._file('new', 'gone')
 
         def read(entry):  # as if sent between the listing and the read
             raise FileNotFoundError(entry.path)
-        with mock.patch.object(queueops.Entry, 'read', read):
-            self.assertEqual(queueops.scan(self.queue, read=True), [])
+        with mock.patch.object(scan.Entry, 'read', read):
+            self.assertEqual(scan.scan(self.queue, read=True), [])
 
 
 class RejectedTests(QueueOpsTestBase):
 
     def test_requeue(self):
-        from zope.sendmail.queueops import requeue_rejected
+        from zope.sendmail.console.queueops import requeue_rejected
         self._file('new', '.rejected-1.1.host.1')
         self._file('new', '.reason-1.1.host.1', b'550 no')
         self._file('cur', '.rejected-2.2.host.2')
@@ -190,7 +190,7 @@ class RejectedTests(QueueOpsTestBase):
             '\n2 rejected messages requeued\n'))
 
     def test_purge(self):
-        from zope.sendmail.queueops import purge_rejected
+        from zope.sendmail.console.queueops import purge_rejected
         self._file('new', '.rejected-1.1.host.1', mtime=NOW - 10 * 86400)
         self._file('new', '.reason-1.1.host.1', b'x', mtime=NOW - 2 * 86400)
         # 7.3 kept no reason: its file's time counts.

@@ -10,7 +10,7 @@ import unittest
 import transaction
 from zope.testing.loggingsupport import InstalledHandler
 
-from zope.sendmail.connectioncache import clear_all
+from zope.sendmail.smtp.connectioncache import clear_all
 from zope.sendmail.tests.test_processor import ProcessorTestBase
 from zope.sendmail.testserver import SMTPServerLayer
 
@@ -26,7 +26,7 @@ def addresses(count, prefix='r'):
 class _Mailers:
 
     def _mailer(self, smtp=None):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         mailer = SMTPMailer(server.host, server.port, timeout=5)
         if smtp is not None:
@@ -219,9 +219,9 @@ class DirectDeliveryTests(_Mailers, unittest.TestCase):
 
 
 #: The loggers of the package's own work (not of its test server).
-LOGGERS = ('zope.sendmail.processor', 'zope.sendmail.disposition',
-           'zope.sendmail.smtptransaction', 'zope.sendmail.connection',
-           'zope.sendmail.delivery', 'zope.sendmail.mailer')
+LOGGERS = ('zope.sendmail.processing.processor', 'zope.sendmail.processing.disposition',
+           'zope.sendmail.smtp.transaction', 'zope.sendmail.smtp.connection',
+           'zope.sendmail.delivery', 'zope.sendmail.smtp.mailer')
 
 
 class ProcessorTests(_Mailers, ProcessorTestBase):
@@ -322,7 +322,7 @@ class ProcessorTests(_Mailers, ProcessorTestBase):
                     self.sock.shutdown(socket.SHUT_RDWR)
                 return super().data(msg)
 
-        from zope.sendmail.envelope import parse_envelope
+        from zope.sendmail.stores.maildir.envelope import parse_envelope
         server = self.layer.server
         server.max_recipients = 2
         to = addresses(5)

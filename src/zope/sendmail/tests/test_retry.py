@@ -5,7 +5,7 @@ import unittest
 class RetryPolicyTests(unittest.TestCase):
 
     def _makeOne(self, *args, **kw):
-        from zope.sendmail.retry import RetryPolicy
+        from zope.sendmail.processing.retry import RetryPolicy
         return RetryPolicy(*args, **kw)
 
     def test_defaults_scale_with_the_interval(self):
@@ -27,7 +27,7 @@ class RetryPolicyTests(unittest.TestCase):
                 self._makeOne(**kw)
 
     def test_state_round_trip_and_garbage(self):
-        from zope.sendmail.retry import RetryState
+        from zope.sendmail.processing.retry import RetryState
         state = RetryState.fresh('1700000000.M1P2.host', 5)
         self.assertEqual(state.queued, 1700000000)
         self.assertEqual(RetryState.fresh('odd-name', 5).queued, 5)

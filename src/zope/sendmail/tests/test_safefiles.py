@@ -71,11 +71,11 @@ def in_thread(function, timeout=10):
 class OpenRegularTests(HostileFilesMixin, unittest.TestCase):
 
     def _open(self, path, *args):
-        from zope.sendmail.safefiles import open_regular
+        from zope.sendmail.stores.maildir.safefiles import open_regular
         return in_thread(lambda: open_regular(path, *args))
 
     def _refused(self, path, kind, *args):
-        from zope.sendmail.safefiles import NotRegularFileError
+        from zope.sendmail.stores.maildir.safefiles import NotRegularFileError
         before = open_fds()
         with self.assertRaises(NotRegularFileError) as caught:
             self._open(path, *args)
@@ -116,7 +116,7 @@ class OpenRegularTests(HostileFilesMixin, unittest.TestCase):
             self._open(self.path('missing'))
 
     def test_read_regular_is_bounded(self):
-        from zope.sendmail.safefiles import read_regular
+        from zope.sendmail.stores.maildir.safefiles import read_regular
         self.assertEqual(read_regular(self.secret, 6), b'SECRET')
         self.assertEqual(read_regular(self.secret),
                          (SECRET + '\nroot:x:0:0\n').encode())
@@ -126,8 +126,8 @@ class OpenRegularTests(HostileFilesMixin, unittest.TestCase):
 
     def test_read_fd_reads_no_more_than_it_was_told(self):
         # A file that grows after fstat is read up to the size fstat gave.
-        from zope.sendmail.safefiles import open_regular
-        from zope.sendmail.safefiles import read_fd
+        from zope.sendmail.stores.maildir.safefiles import open_regular
+        from zope.sendmail.stores.maildir.safefiles import read_fd
         fd, st = open_regular(self.secret)
         self.addCleanup(os.close, fd)
         with open(self.secret, 'a') as f:
@@ -144,7 +144,7 @@ class NoticesTests(unittest.TestCase):
         self.addCleanup(self.log.uninstall)
 
     def _makeOne(self):
-        from zope.sendmail.notices import Notices
+        from zope.sendmail.stores.maildir.notices import Notices
         return Notices(logging.getLogger('zope.sendmail.tests.notices'))
 
     def test_interface(self):
@@ -169,7 +169,7 @@ class NoticesTests(unittest.TestCase):
         self.assertEqual(repr(notices), '<Notices 2 logged>')
 
     def test_log_once_without_notices_logs_each_time(self):
-        from zope.sendmail.notices import log_once
+        from zope.sendmail.stores.maildir.notices import log_once
         logger = logging.getLogger('zope.sendmail.tests.notices')
         for i in range(2):
             log_once(None, logger, 'p', 't', logging.WARNING, 'said')
@@ -180,8 +180,8 @@ class EnvelopeErrorsQuoteNothingTests(unittest.TestCase):
     """What an unreadable queue file holds never reaches an error."""
 
     def test_each_error_says_what_is_wrong_only(self):
-        from zope.sendmail.envelope import EnvelopeError
-        from zope.sendmail.envelope import parse_envelope
+        from zope.sendmail.stores.maildir.envelope import EnvelopeError
+        from zope.sendmail.stores.maildir.envelope import parse_envelope
         secret = SECRET.encode()
         cases = [
             (secret, 'queue file is truncated: fewer than two envelope'

@@ -14,7 +14,7 @@ class Clock:
 class RelayScheduleTests(unittest.TestCase):
 
     def _makeOne(self, **kw):
-        from zope.sendmail.scheduling import RelaySchedule
+        from zope.sendmail.processing.scheduling import RelaySchedule
         self.clock = Clock()
         return RelaySchedule(clock=self.clock, **kw)
 
@@ -106,7 +106,7 @@ class RelayScheduleTests(unittest.TestCase):
         self.assertIsNone(schedule.rate)
 
     def test_throttle_learns_the_rate_the_relay_took(self):
-        from zope.sendmail.scheduling import DECREASE
+        from zope.sendmail.processing.scheduling import DECREASE
         schedule = self._makeOne()
         for n in range(20):
             schedule.pause()
@@ -130,7 +130,7 @@ class RelayScheduleTests(unittest.TestCase):
         self.assertIsNone(schedule.rate)
 
     def test_throttle_while_paced_lowers_the_rate_to_what_was_taken(self):
-        from zope.sendmail.scheduling import DECREASE
+        from zope.sendmail.processing.scheduling import DECREASE
         schedule = self._makeOne(max_rate=10)
         schedule.throttled()  # nothing answered: 97 % of the rate
         self.assertAlmostEqual(schedule.rate, DECREASE * 10)
@@ -145,7 +145,7 @@ class RelayScheduleTests(unittest.TestCase):
         self.assertEqual(schedule.rate, 10)  # never above max_rate
 
     def test_pauses_are_bounded(self):
-        from zope.sendmail.scheduling import MAX_PAUSE
+        from zope.sendmail.processing.scheduling import MAX_PAUSE
         schedule = self._makeOne()
         for n in range(50):
             schedule.throttled()
@@ -193,7 +193,7 @@ class RelayScheduleTests(unittest.TestCase):
 class ThrottlesTests(unittest.TestCase):
 
     def _makeOne(self):
-        from zope.sendmail.passes import Throttles
+        from zope.sendmail.processing.passes import Throttles
         self.clock = Clock()
         return Throttles(clock=self.clock)
 

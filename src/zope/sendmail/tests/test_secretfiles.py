@@ -14,7 +14,7 @@ from zope.sendmail.tests.test_console import ConsoleTestBase
 class ExposureTests(unittest.TestCase):
 
     def _callFUT(self, mode, path='/etc/zope mail.ini'):
-        from zope.sendmail.secretfiles import exposure
+        from zope.sendmail.console.secretfiles import exposure
         status = os.stat_result((0o100000 | mode,) + (0,) * 9)
         return exposure(path, status, 'holds a password')
 
@@ -41,7 +41,7 @@ class ProgramTests(ConsoleTestBase):
         status, output, app = self._run(*args, **kw)
         self.assertEqual(status, 0, output)
         self.assertNotIn(PASSWORD, output)
-        return [line.split(' WARNING zope.sendmail.console: ', 1)[1]
+        return [line.split(' WARNING zope.sendmail.console.program: ', 1)[1]
                 for line in output.splitlines() if ' WARNING ' in line]
 
     def _file(self, name, text, mode):
@@ -110,13 +110,13 @@ class ProgramTests(ConsoleTestBase):
         ini = self._file('zs.ini', f'[app:zope-sendmail]\nusername = u\n'
                                    f'password = {PASSWORD}\n', 0o644)
         done = subprocess.run(
-            [sys.executable, '-m', 'zope.sendmail.console', '--config', ini,
+            [sys.executable, '-m', 'zope.sendmail.console.program', '--config', ini,
              '--status', self.queue], env=child_env(),
             stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
         stderr = done.stderr.decode()
         self.assertEqual(done.returncode, 0, stderr)
         [line] = stderr.splitlines()
-        self.assertRegex(line, r' WARNING zope.sendmail.console: .*zs.ini'
+        self.assertRegex(line, r' WARNING zope.sendmail.console.program: .*zs.ini'
                                r"' holds a password and is readable by its"
                                r' group and others \(mode 0644\)')
         self.assertNotIn(PASSWORD, stderr)

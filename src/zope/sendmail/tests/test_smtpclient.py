@@ -15,7 +15,7 @@ UTF8AuthLayer = make_layer('UTF8AuthLayer', auth={'jörg': PASSWORD})
 class _ClientTestCase(unittest.TestCase):
 
     def _getTargetClass(self):
-        from zope.sendmail.smtpclient import BoundedSMTP
+        from zope.sendmail.smtp.client import BoundedSMTP
         return BoundedSMTP
 
     def _makeOne(self, timeout=5, **attributes):
@@ -38,7 +38,7 @@ class BoundedReplyTests(_ClientTestCase):
         from zope.interface.verify import verifyObject
 
         from zope.sendmail.interfaces import IBoundedSMTP
-        from zope.sendmail.smtpclient import BoundedSMTP_SSL
+        from zope.sendmail.smtp.client import BoundedSMTP_SSL
         self.assertTrue(verifyObject(IBoundedSMTP, self._makeOne()))
         self.assertTrue(verifyObject(IBoundedSMTP, BoundedSMTP_SSL()))
 
@@ -53,8 +53,8 @@ class BoundedReplyTests(_ClientTestCase):
                          b'Subject: x\r\n\r\n.hi\r\n')
 
     def test_endless_reply_to_ehlo(self):
-        from zope.sendmail.smtpclient import MAX_REPLY_LINES
-        from zope.sendmail.smtpclient import ReplyLimitError
+        from zope.sendmail.smtp.client import MAX_REPLY_LINES
+        from zope.sendmail.smtp.client import ReplyLimitError
         server = self.layer.server
         server.endless_reply = 'EHLO'
         smtp = self._makeOne()
@@ -70,7 +70,7 @@ class BoundedReplyTests(_ClientTestCase):
         server.wait_until_idle()
 
     def test_lines_and_bytes_are_counted(self):
-        from zope.sendmail.smtpclient import ReplyLimitError
+        from zope.sendmail.smtp.client import ReplyLimitError
         for bound, attributes in [('lines', {'max_reply_lines': 3}),
                                   ('bytes', {'max_reply_bytes': 40})]:
             with self.subTest(bound=bound):
@@ -82,7 +82,7 @@ class BoundedReplyTests(_ClientTestCase):
                 self.assertEqual(caught.exception.bound, bound)
 
     def test_endless_greeting_and_end_of_data(self):
-        from zope.sendmail.smtpclient import ReplyLimitError
+        from zope.sendmail.smtp.client import ReplyLimitError
         server = self.layer.server
         server.endless_reply = 'greeting'
         with self.assertRaisesRegex(ReplyLimitError, '^the greeting of'):
@@ -95,7 +95,7 @@ class BoundedReplyTests(_ClientTestCase):
             smtp.sendmail('a@example.com', ['b@example.com'], b'x')
 
     def test_trickled_greeting_meets_the_deadline(self):
-        from zope.sendmail.smtpclient import ReplyLimitError
+        from zope.sendmail.smtp.client import ReplyLimitError
         self.layer.server.trickle = 10  # bytes a second: 3 s or more
         smtp = self._makeOne(timeout=0.2)
         start = time.monotonic()

@@ -37,8 +37,8 @@ class _HelperScripts(unittest.TestCase):
 class CommandAnswerTests(_HelperScripts):
 
     def _token(self, text):
-        from zope.sendmail.oauth2 import CommandSource
-        from zope.sendmail.oauth2 import TokenProvider
+        from zope.sendmail.smtp.oauth2 import CommandSource
+        from zope.sendmail.smtp.oauth2 import TokenProvider
         return TokenProvider(CommandSource(self._printing(text)),
                              clock=lambda: 1000.0).token()
 
@@ -96,7 +96,7 @@ class CommandAnswerTests(_HelperScripts):
 
     def test_an_error_line_is_shown_quoted_when_not_printable(self):
         from zope.sendmail.interfaces import MailerConfigurationError
-        from zope.sendmail.oauth2 import CommandSource
+        from zope.sendmail.smtp.oauth2 import CommandSource
         script = os.path.join(self.tmp, 'fails.py')
         with open(script, 'w') as f:
             f.write('import sys\nsys.stderr.write("\\x1b]0;owned\\x07 no'
@@ -110,8 +110,8 @@ class CommandAnswerTests(_HelperScripts):
 class CallableAnswerTests(unittest.TestCase):
 
     def _token(self, value):
-        from zope.sendmail.oauth2 import CallableSource
-        from zope.sendmail.oauth2 import TokenProvider
+        from zope.sendmail.smtp.oauth2 import CallableSource
+        from zope.sendmail.smtp.oauth2 import TokenProvider
         return TokenProvider(CallableSource(lambda: value),
                              clock=lambda: 1000.0).token()
 
@@ -183,7 +183,7 @@ class ProgramTests(_HelperScripts):
             '{"access_token": "s3cret", "expires_in": "soon"}'))
         server = self.layer.server
         done = subprocess.run(
-            [sys.executable, '-m', 'zope.sendmail.console',
+            [sys.executable, '-m', 'zope.sendmail.console.program',
              '--hostname', server.host, '--port', str(server.port),
              '--username', USER, '--oauth2-token-command', command, queue],
             env=child_env(), stdin=subprocess.DEVNULL, capture_output=True,

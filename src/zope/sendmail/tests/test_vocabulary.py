@@ -52,7 +52,7 @@ class MailDeliveryNamesTests(unittest.TestCase):
         from zope.component import provideUtility
 
         from zope.sendmail.interfaces import IMailer
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         self._provide('queued', 'Mail', 'direct')
         provideUtility(SMTPMailer(), IMailer, 'not-a-delivery')
         vocabulary = self._callFUT()

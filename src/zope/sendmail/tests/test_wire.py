@@ -17,8 +17,8 @@ class QueueFileOverTheWireTests(MailerTestBase):
         import transaction
 
         from zope.sendmail.delivery import QueuedMailDelivery
-        from zope.sendmail.envelope import parse_envelope
-        from zope.sendmail.maildir import Maildir
+        from zope.sendmail.stores.maildir.envelope import parse_envelope
+        from zope.sendmail.stores.maildir.folder import Maildir
         tmp = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, tmp)
         queue = os.path.join(tmp, 'queue')

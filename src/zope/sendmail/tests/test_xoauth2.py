@@ -71,7 +71,7 @@ class XOAUTH2TestBase(unittest.TestCase):
         shutil.rmtree(self.tmp)
 
     def mailer(self, **kw):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         server = self.layer.server
         kw.setdefault('username', USER)
         return SMTPMailer(server.host, server.port, timeout=5, **kw)
@@ -172,8 +172,8 @@ class LoginTests(XOAUTH2TestBase):
     def test_processor_blames_no_message(self):
         from zope.sendmail.delivery import QueuedMailDelivery
         from zope.sendmail.interfaces import MailerConfigurationError
-        from zope.sendmail.maildir import Maildir
-        from zope.sendmail.processor import QueueProcessor
+        from zope.sendmail.stores.maildir.folder import Maildir
+        from zope.sendmail.processing.processor import QueueProcessor
         queue = os.path.join(self.tmp, 'queue')
         QueuedMailDelivery(queue, durable=False).send(
             'shop@contoso.example', ['ann@example.com'], b'Subject: x\n\ny\n')

@@ -58,7 +58,7 @@ class ZCMLTests(ZCMLTestBase):
 class ProgramTests(ConsoleTestBase):
 
     def _mailer(self, *args):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         return self._app(*args, self.queue, mailer=SMTPMailer).mailer
 
     def test_command_line(self):
@@ -79,14 +79,14 @@ class ProgramTests(ConsoleTestBase):
         self.assertIs(mailer.token_provider.source.source, get_token)
 
     def test_a_password_and_a_token_contradict(self):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         ini = self._ini('username = u\npassword = p\n')
         error = self._error('--config', ini, '--oauth2-token-command', 'x',
                             self.queue, mailer=SMTPMailer)
         self.assertEqual(error, 'a password and an OAuth 2.0 token: give one')
 
     def test_errors(self):
-        from zope.sendmail.mailer import SMTPMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
         self.assertEqual(
             self._error('--oauth2-token-command', 'echo t', self.queue),
             'username and password go together: give both or neither (or a'

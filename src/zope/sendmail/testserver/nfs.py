@@ -31,7 +31,7 @@ from zope.sendmail.testserver.nfsguest import MODULES
 from zope.sendmail.testserver.nfsguest import Guest
 from zope.sendmail.testserver.nfsguest import write_init
 from zope.sendmail.testserver.nfsnet import Network
-from zope.sendmail.testserver.nfsnet import NetworkUnavailable
+from zope.sendmail.testserver.netns import NetworkUnavailable
 from zope.sendmail.testserver.nfsserver import GANESHA
 from zope.sendmail.testserver.nfsserver import RPCBIND
 from zope.sendmail.testserver.nfsserver import NFSServer

@@ -1,0 +1,261 @@
+"""The ``zope-sendmail`` program: send a queue's mail, or look after it.
+
+This module owns `ConsoleApp`, which turns the settings read by
+`zope.sendmail.console.cmdline` into keyword arguments of the mailer
+(`SMTPMailer`) and of the processor (`QueueProcessorThread`) and runs one
+of the modes: once (passes until nothing due is left, then an exit status
+saying how it went, with a progress line on a terminal), daemon (the
+processor thread until SIGTERM or SIGINT), or an operator's operation of
+`zope.sendmail.console.queueops`; `zope.sendmail.console.output` says how
+it went.
+``zope.sendmail.queue.run`` and ``ConsoleApp`` are 7.3's names for these.
+"""
+import collections
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+from zope.sendmail.console import queueops
+from zope.sendmail.console.inifile import INI_KEYS
+from zope.sendmail.console.inifile import INI_SECTION
+from zope.sendmail.console.cmdline import PROG
+from zope.sendmail.console.cmdline import HelpShown
+from zope.sendmail.console.inifile import UsageError
+from zope.sendmail.console.cmdline import read_settings
+from zope.sendmail.console.output import Progress
+from zope.sendmail.console.output import configure_logging
+from zope.sendmail.console.output import isatty
+from zope.sendmail.console.output import summary
+from zope.sendmail.interfaces import MailerConfigurationError
+from zope.sendmail.smtp.mailer import SMTPMailer
+from zope.sendmail.options import mailer_arguments
+from zope.sendmail.options import processor_arguments
+from zope.sendmail.processing.thread import QueueProcessorThread
+
+
+log = logging.getLogger(__name__)
+
+EX_OK, EX_FAILURE, EX_USAGE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 2, 75, 78
+PROCESSING = ('once', 'daemon')
+
+
+class ConsoleApp:
+    """The ``zope-sendmail`` program for *argv* (``sys.argv`` by default;
+    ``argv[0]`` is the program's name).  `main` runs it and returns the
+    exit status.  Without *verbose*, no progress line is shown even on a
+    terminal.
+
+    The settings are read here, as 7.3 did, and set its attributes
+    (``daemon``, ``interval``, ``hostname``, ``port``, ``username``,
+    ``force_tls``, ``no_tls``, ``queue_path``, ``mailer``).  As argparse
+    does (and 7.3's did), a bad command line prints one line and raises
+    ``SystemExit(2)``, and ``--help`` prints the help and raises
+    ``SystemExit(0)``.
+    """
+
+    INI_SECTION = INI_SECTION
+    INI_NAMES = list(INI_KEYS)
+    # Collaborators, replaceable by subclasses and tests.
+    MailerKind = SMTPMailer
+    QueueProcessorKind = QueueProcessorThread
+    clock = staticmethod(time.time)
+
+    def __init__(self, argv=None, verbose=True):
+        argv = list(sys.argv if argv is None else argv)
+        self.script_name = argv[0] if argv else PROG
+        self.verbose = verbose
+        self.settings = self.mailer = None
+        try:
+            self._configure(argv[1:])
+        except HelpShown as e:
+            raise SystemExit(e.status) from None
+        except UsageError as e:
+            raise SystemExit(self._usage(str(e))) from None
+
+    def _configure(self, args):
+        settings = self.settings = read_settings(args, queueops.parse_age)
+        values = settings.values
+        for name in ('interval', 'hostname', 'port', 'username', 'password',
+                     'force_tls', 'no_tls'):
+            setattr(self, name, values[name])
+        self.daemon = settings.mode == 'daemon'
+        self.queue_path = settings.queue_path
+        try:
+            self.processor_options = processor_arguments(values)
+            # Keywords only: 7.3 got positional arguments wrong.
+            self.mailer = self.MailerKind(**mailer_arguments(values))
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+
+    def main(self):
+        """Run the program; return its exit status (see ``--help``)."""
+        settings = self.settings
+        progress = None
+        if self.verbose and settings.mode == 'once' and isatty(sys.stderr):
+            progress = Progress(sys.stderr)
+        with configure_logging(settings, progress):
+            for warning in settings.warnings:
+                log.warning('%s', warning)
+            try:
+                queueops.check_queue(
+                    settings.queue_path, create=settings.mode in PROCESSING,
+                    shared_group=settings.values.get('shared_group'))
+            except queueops.QueueError as e:
+                return self._usage(str(e))
+            except OSError as e:
+                return self._usage(f'cannot use the queue directory'
+                                   f' {settings.queue_path!r}: {e.strerror}')
+            try:
+                return getattr(self, '_' + settings.mode)(progress)
+            except OSError as e:
+                log.error('%s: %s', settings.queue_path, e)
+            except Exception:
+                # A bug: the traceback is what its report needs.
+                log.exception('%s: unexpected error', settings.queue_path)
+            return EX_FAILURE
+
+    def _usage(self, problem):
+        print(f'{PROG}: error: {problem}', file=sys.stderr)
+        return EX_USAGE
+
+    def _processor(self):
+        return self.QueueProcessorKind(
+            mailer=self.mailer, queuePath=self.queue_path,
+            **self.processor_options)
+
+    def _once(self, progress):
+        thread = self._processor()
+        processor = thread.processor
+        if progress is not None:
+            processor.notify = progress.wrap(processor.notify)
+        interrupted = []
+
+        def interrupt(signum, frame):
+            interrupted.append(signum)
+            processor.stopping.set()  # the messages being sent finish
+
+        total, error, standby = collections.Counter(), None, False
+        # A standby waits for a dead holder's lease, never for a live one.
+        deadline = time.monotonic() + 2 * thread.lease_settings['timeout']
+        with _signals(interrupt):
+            while not interrupted:
+                result = thread.process_once()
+                if result.standby and not total and self._standby_wait(
+                        thread.lease, processor.stopping, deadline):
+                    continue  # look at the lease again
+                standby = result.standby
+                total.update(result.counts)
+                if progress is not None:
+                    progress.passed(result.counts)
+                error = result.error
+                # Another pass only after progress: more may have been
+                # queued meanwhile; deferred ones are not due again yet.
+                if error is not None or not (
+                        result.counts['sent'] or result.counts['rejected']):
+                    break
+        thread.stop()  # releases the lease, if held
+        if progress is not None:
+            progress.done()
+        if standby:
+            log.warning('queue %s: another processor holds the processor'
+                        ' lease; this run stopped sending', self.queue_path)
+        deferred = queueops.waiting(self.queue_path)
+        log.info('queue %s: %s; %d waiting for a later attempt',
+                 self.queue_path, summary(total), deferred)
+        if isinstance(error, MailerConfigurationError):
+            return EX_CONFIG
+        if total['rejected'] or total['failed']:
+            return EX_FAILURE
+        if error is not None or interrupted or deferred or standby:
+            return EX_TEMPFAIL
+        return EX_OK
+
+    @staticmethod
+    def _standby_wait(lease, stopping, deadline):
+        """A standby's wait for the lease: True to look again, False once
+        a live holder was seen renewing, at *deadline*, or when the run is
+        interrupted."""
+        return not lease.seen_renewal and time.monotonic() < deadline and \
+            not stopping.wait(min(1.0, lease.renew))
+
+    def _daemon(self, progress):
+        thread = self._processor()
+        stop = threading.Event()
+        signals = []
+
+        def request_stop(signum, frame):
+            if stop.is_set():
+                raise KeyboardInterrupt  # a second signal: leave now
+            signals.append(signum)
+            stop.set()
+
+        with _signals(request_stop):
+            thread.start()
+            log.info('processing %s through %r every %g s (pid %d)',
+                     self.queue_path, self.mailer, thread.interval,
+                     os.getpid())
+            while not stop.wait(1.0):
+                if not thread.is_alive():
+                    log.error('the queue processor thread died')
+                    return EX_FAILURE
+            try:
+                log.info('%s received: finishing the messages being sent',
+                         signal.Signals(signals[0]).name)
+                thread.stop()
+            except KeyboardInterrupt:
+                log.warning('interrupted again: leaving without waiting; the'
+                            ' next processor takes the claims over')
+                return EX_FAILURE
+        log.info('stopped')
+        return EX_OK
+
+    def _status(self, progress):
+        queueops.status(self.queue_path, sys.stdout, self.clock())
+        return EX_OK
+
+    def _list(self, progress):
+        queueops.listing(self.queue_path, sys.stdout, self.clock())
+        return EX_OK
+
+    def _requeue_rejected(self, progress):
+        queueops.requeue_rejected(self.queue_path, sys.stdout)
+        return EX_OK
+
+    def _purge_rejected(self, progress):
+        queueops.purge_rejected(self.queue_path, self.settings.purge_age,
+                                sys.stdout, self.clock())
+        return EX_OK
+
+
+@contextlib.contextmanager
+def _signals(handler):
+    """Run *handler* on SIGTERM and SIGINT meanwhile (only the main
+    thread can; in another one, as in tests, signals are left alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler)
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run(argv=None):
+    """Entry point of the ``zope-sendmail`` console script: returns after
+    success, as 7.3's did, and exits with the status otherwise."""
+    status = ConsoleApp(argv).main()
+    if status != EX_OK:
+        sys.exit(status)
+
+
+if __name__ == '__main__':
+    # Through the module's real name, so that its logger is named after it.
+    from zope.sendmail.console.program import run as main
+    main()
