@@ -253,9 +253,3 @@ def run(argv=None):
     status = ConsoleApp(argv).main()
     if status != EX_OK:
         sys.exit(status)
-
-
-if __name__ == '__main__':
-    # Through the module's real name, so that its logger is named after it.
-    from zope.sendmail.console.program import run as main
-    main()

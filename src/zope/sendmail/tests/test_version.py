@@ -17,7 +17,7 @@ class TestVersion(unittest.TestCase):
     def test_the_program_prints_it(self):
         # The program as a process, as its console script runs it.
         proc = subprocess.run(
-            [sys.executable, '-m', 'zope.sendmail.console.program', '--version'],
+            [sys.executable, '-m', 'zope.sendmail.console', '--version'],
             env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, timeout=60)
         self.assertEqual((proc.returncode, proc.stdout, proc.stderr),

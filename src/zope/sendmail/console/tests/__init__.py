@@ -1,0 +1,1 @@
+"""Tests of zope.sendmail.console: the zope-sendmail program."""

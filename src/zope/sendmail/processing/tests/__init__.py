@@ -1,0 +1,1 @@
+"""Tests of zope.sendmail.processing: the queue processor."""

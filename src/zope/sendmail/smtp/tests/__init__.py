@@ -1,0 +1,1 @@
+"""Tests of zope.sendmail.smtp: the relay side."""

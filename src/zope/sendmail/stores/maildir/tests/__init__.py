@@ -1,0 +1,1 @@
+"""Tests of zope.sendmail.stores.maildir: the Maildir queue."""

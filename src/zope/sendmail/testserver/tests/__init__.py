@@ -1,0 +1,1 @@
+"""Tests of zope.sendmail.testserver: the SMTP test server."""
