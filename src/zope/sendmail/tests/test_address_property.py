@@ -28,7 +28,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from zope.sendmail.testserver import make_layer
-from zope.sendmail.tests.test_address_rules import LOOK_ALIKES
+from zope.sendmail.tests.support.addresses import LOOK_ALIKES
 
 
 UTF8Layer = make_layer('UTF8Layer', 'SMTP test server offering SMTPUTF8.',

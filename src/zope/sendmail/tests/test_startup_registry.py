@@ -10,7 +10,7 @@ import shutil
 import transaction
 
 from zope.sendmail.testserver import SMTPServerLayer
-from zope.sendmail.tests.test_zcml import ZCMLTestBase
+from zope.sendmail.tests.support.zcml import ZCMLTestBase
 
 
 META_ONLY = '''\

@@ -7,7 +7,7 @@ import os
 import transaction
 
 from zope.sendmail.testserver import SMTPServerLayer
-from zope.sendmail.tests.test_zcml import ZCMLTestBase
+from zope.sendmail.tests.support.zcml import ZCMLTestBase
 
 
 META_ONLY = '''\

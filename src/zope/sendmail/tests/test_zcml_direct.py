@@ -2,7 +2,7 @@
 import transaction
 from zope.configuration.exceptions import ConfigurationError
 
-from zope.sendmail.tests.test_zcml import ZCMLTestBase
+from zope.sendmail.tests.support.zcml import ZCMLTestBase
 from zope.sendmail.testserver import SMTPServerLayer
 
 

@@ -1,7 +1,7 @@
 """Tests of the ZCML directives: permissions, and configure.zcml."""
 from zope.configuration.exceptions import ConfigurationError
 
-from zope.sendmail.tests.test_zcml import ZCMLTestBase
+from zope.sendmail.tests.support.zcml import ZCMLTestBase
 
 
 class PermissionTests(ZCMLTestBase):

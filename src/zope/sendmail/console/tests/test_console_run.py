@@ -11,9 +11,9 @@ from unittest import mock
 
 import transaction
 
-from zope.sendmail.console.tests.test_program import PASSWORD
-from zope.sendmail.console.tests.test_program import ConsoleTestBase
-from zope.sendmail.console.tests.test_program import _result
+from zope.sendmail.tests.support.console import PASSWORD
+from zope.sendmail.tests.support.console import ConsoleTestBase
+from zope.sendmail.tests.support.console import pass_result
 from zope.sendmail.testserver import TEST_PASSWORD
 from zope.sendmail.testserver import TEST_USER
 from zope.sendmail.testserver import TLSSMTPServerLayer
@@ -87,38 +87,38 @@ class ExitStatusTests(ConsoleTestBase):
         return status, self.thread.instances[0].passes
 
     def test_all_sent_then_a_pass_that_finds_nothing(self):
-        self.assertEqual(self._status(_result(sent=2)), (0, 2))
+        self.assertEqual(self._status(pass_result(sent=2)), (0, 2))
 
     def test_nothing_to_do(self):
         self.assertEqual(self._status(), (0, 1))
 
     def test_messages_waiting_for_a_retry(self):
         open(os.path.join(self.queue, 'cur', '1.2.host'), 'w').close()
-        self.assertEqual(self._status(_result(deferred=1)), (75, 1))
+        self.assertEqual(self._status(pass_result(deferred=1)), (75, 1))
 
     def test_rejected_or_failed(self):
-        self.assertEqual(self._status(_result(sent=1, rejected=1)), (1, 2))
-        self.assertEqual(self._status(_result(failed=1)), (1, 1))
+        self.assertEqual(self._status(pass_result(sent=1, rejected=1)), (1, 2))
+        self.assertEqual(self._status(pass_result(failed=1)), (1, 1))
 
     def test_relay_unavailable(self):
         from zope.sendmail.interfaces import TemporaryDeliveryError
         self.assertEqual(self._status(
-            _result(sent=1),
-            _result(error=TemporaryDeliveryError('connection refused')),
-            _result(sent=1)), (75, 2))
+            pass_result(sent=1),
+            pass_result(error=TemporaryDeliveryError('connection refused')),
+            pass_result(sent=1)), (75, 2))
 
     def test_relay_refuses_the_settings(self):
         from zope.sendmail.interfaces import MailerConfigurationError
         self.assertEqual(self._status(
-            _result(rejected=1),
-            _result(error=MailerConfigurationError('535 no'))), (78, 2))
+            pass_result(rejected=1),
+            pass_result(error=MailerConfigurationError('535 no'))), (78, 2))
 
     def test_interrupted_once_run(self):
         if threading.current_thread() is not threading.main_thread():
             self.skipTest('signals need the main thread')
         before = signal.getsignal(signal.SIGTERM)
         status, output, app = self._run(
-            self.queue, script=[_result(sent=1)] * 5,
+            self.queue, script=[pass_result(sent=1)] * 5,
             during_pass=lambda: os.kill(os.getpid(), signal.SIGTERM))
         [thread] = self.thread.instances
         self.assertEqual((status, thread.passes), (75, 1))
@@ -197,7 +197,7 @@ class OutputTests(ConsoleTestBase):
             self.thread.instances[0].processor.notify(MailSentEvent('x'))
         tty = TTY()
         with mock.patch('sys.stderr', tty):
-            app = self._app(self.queue, script=[_result(sent=1)],
+            app = self._app(self.queue, script=[pass_result(sent=1)],
                             during_pass=send)
             app.verbose = verbose
             self.assertEqual(app.main(), 0)

@@ -7,8 +7,8 @@ import sys
 import unittest
 
 from zope.sendmail.tests.support import child_env
-from zope.sendmail.console.tests.test_program import PASSWORD
-from zope.sendmail.console.tests.test_program import ConsoleTestBase
+from zope.sendmail.tests.support.console import PASSWORD
+from zope.sendmail.tests.support.console import ConsoleTestBase
 
 
 class ExposureTests(unittest.TestCase):

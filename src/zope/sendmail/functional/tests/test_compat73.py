@@ -6,22 +6,16 @@ this package's ``zope-sendmail``; and a queue this package wrote reads
 correctly under 7.3's rules, implemented here from the documented format --
 7.3 itself is never imported.
 """
-import contextlib
-import io
 import os
 import random
 import re
-import shutil
 import socket
-import tempfile
 import time
-import unittest
 from email.utils import formataddr
 from email.utils import getaddresses
 
 import transaction
-
-from zope.sendmail.testserver import SMTPServerLayer
+from zope.sendmail.tests.support.compat73 import CompatTestBase
 
 
 HOUR = 3600
@@ -49,37 +43,6 @@ def parse_73(data):
                     getaddresses([second[len(b'X-Zope-To: '):].decode()])
                     if pair[1])
     return fromaddr, toaddrs, rest
-
-
-class CompatTestBase(unittest.TestCase):
-
-    layer = SMTPServerLayer
-
-    def setUp(self):
-        transaction.abort()
-        self.tmp = tempfile.mkdtemp(prefix='zope.sendmail-compat73-')
-        self.addCleanup(shutil.rmtree, self.tmp)
-        self.queue = os.path.join(self.tmp, 'queue')
-        for sub in ('tmp', 'new', 'cur'):
-            os.makedirs(os.path.join(self.queue, sub))
-        from zope.sendmail.events import dispatcher
-        self.addCleanup(dispatcher.stop)
-
-    def _path(self, sub, name):
-        return os.path.join(self.queue, sub, name)
-
-    def _names(self, sub):
-        return sorted(os.listdir(os.path.join(self.queue, sub)))
-
-    def _zope_sendmail(self, *args):
-        from zope.sendmail.console.program import ConsoleApp
-        server = self.layer.server
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            status = ConsoleApp(['zope-sendmail', '--hostname', server.host,
-                                 '--port', str(server.port), *args,
-                                 self.queue]).main()
-        return status, out.getvalue()
 
 
 class QueueOf73Tests(CompatTestBase):

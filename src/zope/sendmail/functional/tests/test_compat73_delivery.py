@@ -3,19 +3,15 @@ missing, ``createDataManager``, ``newMessageId`` and 7.3's
 ``MailDataManager(callable, args=(), vote=None, onAbort=None)``.  Each
 test is named after the 7.3 behaviour it keeps."""
 import os
-import shutil
 import smtplib
-import tempfile
 import unittest
 import warnings
 
 import transaction
 
-from zope.sendmail.testserver import SMTPServerLayer
 from zope.sendmail.tests.support import RefusingDataManager
-
-
-MESSAGE = b'Subject: from a 7.3 client\r\n\r\nHello\r\n'
+from zope.sendmail.tests.support.compat73 import MESSAGE
+from zope.sendmail.tests.support.compat73 import CompatTestBase
 
 
 class OldMailer:
@@ -49,35 +45,6 @@ class NoVoteMailer(OldMailer):
 
     def abort(self):
         self.calls.append('abort')
-
-
-class CompatTestBase(unittest.TestCase):
-
-    layer = SMTPServerLayer
-
-    def setUp(self):
-        transaction.abort()
-        self.tmp = tempfile.mkdtemp(prefix='zope.sendmail-compat73-')
-        self.addCleanup(shutil.rmtree, self.tmp)
-        self.addCleanup(transaction.abort)
-        from zope.sendmail.events import dispatcher
-        self.addCleanup(dispatcher.stop)
-        from zope.sendmail.smtp.connectioncache import clear_all
-        self.addCleanup(clear_all)  # the idle connection, its thread
-
-    def _direct(self, mailer):
-        from zope.sendmail.delivery import DirectMailDelivery
-        return DirectMailDelivery(mailer)
-
-    def _send(self, delivery, commit=True):
-        message_id = delivery.send('a@example.com', ['b@example.com'],
-                                   MESSAGE)
-        if commit:
-            transaction.commit()
-        return message_id
-
-    def _received(self, n=1):
-        return self.layer.server.wait_for(n, timeout=10)
 
 
 class OldMailerTests(CompatTestBase):

@@ -15,8 +15,8 @@ import time
 
 from zope.sendmail.tests.support import child_env
 from zope.sendmail.tests.support import wait_until
-from zope.sendmail.stores.maildir.tests.test_lease import write_lease
-from zope.sendmail.functional.tests.test_processes import ProcessTestBase
+from zope.sendmail.tests.support.lease import write_lease
+from zope.sendmail.tests.support.processes import ProcessTestBase
 
 
 # Takeover after 3 s unchanged; a holder that cannot renew stops sending

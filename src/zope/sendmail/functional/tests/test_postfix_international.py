@@ -3,8 +3,8 @@
 with SMTPUTF8, an IDN domain as its A-label, into Postfix's sink."""
 from zope.sendmail.delivery import QueuedMailDelivery
 from zope.sendmail.processing.thread import QueueProcessorThread
-from zope.sendmail.functional.tests.test_postfix import PostfixTestBase
-from zope.sendmail.functional.tests.test_postfix import make_message
+from zope.sendmail.tests.support.postfix import PostfixTestBase
+from zope.sendmail.tests.support.postfix import make_message
 
 
 class InternationalTests(PostfixTestBase):

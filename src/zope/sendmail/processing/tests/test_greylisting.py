@@ -10,7 +10,7 @@ import unittest
 
 import transaction
 
-from zope.sendmail.processing.tests.test_processor import ProcessorTestBase
+from zope.sendmail.tests.support.processor import ProcessorTestBase
 from zope.sendmail.testserver import SMTPServerLayer
 
 

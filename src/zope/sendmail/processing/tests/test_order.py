@@ -4,7 +4,7 @@ import os
 import re
 import unittest
 
-from zope.sendmail.processing.tests.test_processor import ProcessorTestBase
+from zope.sendmail.tests.support.processor import ProcessorTestBase
 
 
 class QueuedOrderTests(unittest.TestCase):

@@ -3,7 +3,7 @@ server's max_connections and max_rate), and the replies that say so."""
 import os
 import time
 
-from zope.sendmail.processing.tests.test_processor import ProcessorTestBase
+from zope.sendmail.tests.support.processor import ProcessorTestBase
 
 
 class LimitedRelayTests(ProcessorTestBase):

@@ -1,5 +1,5 @@
 """Tests of a pass when the relay is the problem, and of connection use."""
-from zope.sendmail.processing.tests.test_processor import ProcessorTestBase
+from zope.sendmail.tests.support.processor import ProcessorTestBase
 from zope.sendmail.testserver import TEST_PASSWORD
 from zope.sendmail.testserver import TEST_USER
 from zope.sendmail.testserver import TLSSMTPServerLayer

@@ -1,26 +1,9 @@
 """Tests of SMTPMailer over the wire, against the test SMTP server."""
-import unittest
 
 from zope.sendmail.testserver import SMTPServerLayer
 from zope.sendmail.tests.support import closed_port
-
-
-MESSAGE = b'Message-Id: <m1@example.com>\r\nSubject: test\r\n\r\nHello\r\n'
-
-
-class MailerTestBase(unittest.TestCase):
-
-    def _getTargetClass(self):
-        from zope.sendmail.smtp.mailer import SMTPMailer
-        return SMTPMailer
-
-    def _makeOne(self, **kw):
-        server = self.layer.server
-        kw.setdefault('timeout', 5)
-        return self._getTargetClass()(server.host, server.port, **kw)
-
-    def _send(self, mailer, toaddrs=('bob@example.com',), message=MESSAGE):
-        return mailer.send('alice@example.com', list(toaddrs), message)
+from zope.sendmail.tests.support.mailer import MESSAGE
+from zope.sendmail.tests.support.mailer import MailerTestBase
 
 
 class SMTPMailerTests(MailerTestBase):

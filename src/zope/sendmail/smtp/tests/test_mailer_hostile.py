@@ -7,10 +7,10 @@ import time
 import transaction
 from zope.testing.loggingsupport import InstalledHandler
 
-from zope.sendmail.smtp.tests.test_mailer import MailerTestBase
-from zope.sendmail.processing.tests.test_processor import ProcessorTestBase
-from zope.sendmail.smtp.tests.test_smtpclient import PASSWORD
-from zope.sendmail.smtp.tests.test_smtpclient import UTF8AuthLayer
+from zope.sendmail.tests.support.mailer import MailerTestBase
+from zope.sendmail.tests.support.processor import ProcessorTestBase
+from zope.sendmail.tests.support.utf8auth import PASSWORD
+from zope.sendmail.tests.support.utf8auth import UTF8AuthLayer
 from zope.sendmail.testserver import TEST_PASSWORD
 from zope.sendmail.testserver import TEST_USER
 from zope.sendmail.testserver import SMTPServerLayer

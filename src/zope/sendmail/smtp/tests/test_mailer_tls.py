@@ -1,7 +1,7 @@
 """Tests of SMTPMailer with TLS: STARTTLS, implicit TLS, certificates, AUTH."""
 import smtplib
 
-from zope.sendmail.smtp.tests.test_mailer import MailerTestBase
+from zope.sendmail.tests.support.mailer import MailerTestBase
 from zope.sendmail.testserver import TEST_PASSWORD
 from zope.sendmail.testserver import TEST_USER
 from zope.sendmail.testserver import TLSSMTPServerLayer

@@ -11,7 +11,7 @@ import transaction
 from zope.testing.loggingsupport import InstalledHandler
 
 from zope.sendmail.smtp.connectioncache import clear_all
-from zope.sendmail.processing.tests.test_processor import ProcessorTestBase
+from zope.sendmail.tests.support.processor import ProcessorTestBase
 from zope.sendmail.testserver import SMTPServerLayer
 
 

@@ -5,11 +5,8 @@ import time
 import unittest
 
 from zope.sendmail.testserver import SMTPServerLayer
-from zope.sendmail.testserver import make_layer
-
-
-PASSWORD = 'pässwörd-€'
-UTF8AuthLayer = make_layer('UTF8AuthLayer', auth={'jörg': PASSWORD})
+from zope.sendmail.tests.support.utf8auth import PASSWORD
+from zope.sendmail.tests.support.utf8auth import UTF8AuthLayer
 
 
 class _ClientTestCase(unittest.TestCase):

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 import transaction
 
 from zope.sendmail.tests.support import child_env
-from zope.sendmail.smtp.tests.test_xoauth2 import USER
-from zope.sendmail.smtp.tests.test_xoauth2 import XOAUTH2Layer
+from zope.sendmail.tests.support.xoauth2 import USER
+from zope.sendmail.tests.support.xoauth2 import XOAUTH2Layer
 
 
 class _HelperScripts(unittest.TestCase):

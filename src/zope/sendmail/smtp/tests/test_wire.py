@@ -1,5 +1,5 @@
 """Tests of what a queue file puts on the wire."""
-from zope.sendmail.smtp.tests.test_mailer import MailerTestBase
+from zope.sendmail.tests.support.mailer import MailerTestBase
 from zope.sendmail.testserver import SMTPServerLayer
 
 

@@ -13,13 +13,13 @@ import transaction
 
 from zope.sendmail.testserver import SMTPServerLayer
 from zope.sendmail.testserver import make_layer
+from zope.sendmail.tests.support.xoauth2 import TOKEN
+from zope.sendmail.tests.support.xoauth2 import USER
+from zope.sendmail.tests.support.xoauth2 import XOAUTH2Layer
 
 
-USER = 'shop@contoso.example'
-TOKEN, NEW_TOKEN = 'eyJ0eXAi.cached-token.AbC', 'eyJ0eXAi.fresh-token.XyZ'
+NEW_TOKEN = 'eyJ0eXAi.fresh-token.XyZ'
 PASSWORD = 'pl41n-Passw0rd'
-XOAUTH2Layer = make_layer('XOAUTH2Layer', 'SMTP test server with XOAUTH2.',
-                          oauth2={USER: TOKEN})
 PasswordAndXOAUTH2Layer = make_layer(
     'PasswordAndXOAUTH2Layer', 'AUTH PLAIN LOGIN XOAUTH2.',
     auth={USER: PASSWORD}, oauth2={USER: TOKEN})

@@ -3,8 +3,8 @@
 and its INI file."""
 from zope.configuration.exceptions import ConfigurationError
 
-from zope.sendmail.console.tests.test_program import ConsoleTestBase
-from zope.sendmail.tests.test_zcml import ZCMLTestBase
+from zope.sendmail.tests.support.console import ConsoleTestBase
+from zope.sendmail.tests.support.zcml import ZCMLTestBase
 
 
 def get_token():

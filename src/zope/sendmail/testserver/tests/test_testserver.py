@@ -1,42 +1,15 @@
 """Tests for the SMTP test server and its layers, driven by plain smtplib."""
 import smtplib
 import socket
-import ssl
 import time
-import unittest
 
 from zope.sendmail.testserver import DROP_POINTS
 from zope.sendmail.testserver import SMTPServerLayer
+from zope.sendmail.tests.support.server import MESSAGE
+from zope.sendmail.tests.support.server import ServerTestCase
 
 
-MESSAGE = (b'From: sender@example.com\r\nTo: rcpt@example.com\r\n'
-           b'Subject: test\r\n\r\nHello,\r\n.leading dot\r\nbye\r\n')
-
-
-def unverified_context():
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-class _ServerTestCase(unittest.TestCase):
-
-    @property
-    def server(self):
-        return self.layer.server
-
-    def connect(self, **kw):
-        smtp = smtplib.SMTP(self.server.host, self.server.port, timeout=5,
-                            **kw)
-        self.addCleanup(smtp.close)
-        return smtp
-
-    def send(self, smtp, to=('rcpt@example.com',), msg=MESSAGE):
-        return smtp.sendmail('sender@example.com', list(to), msg)
-
-
-class PlainServerTests(_ServerTestCase):
+class PlainServerTests(ServerTestCase):
 
     layer = SMTPServerLayer
 

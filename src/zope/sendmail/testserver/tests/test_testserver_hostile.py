@@ -3,7 +3,7 @@ endless reply, a trickled greeting, STARTTLS not offered or refused."""
 import smtplib
 import time
 
-from zope.sendmail.testserver.tests.test_testserver import _ServerTestCase
+from zope.sendmail.tests.support.server import ServerTestCase
 from zope.sendmail.testserver import TEST_PASSWORD
 from zope.sendmail.testserver import TEST_USER
 from zope.sendmail.testserver import SMTPServerLayer
@@ -24,7 +24,7 @@ def read_lines(smtp, n):
         reader.close()
 
 
-class EndlessReplyTests(_ServerTestCase):
+class EndlessReplyTests(ServerTestCase):
 
     layer = SMTPServerLayer
 
@@ -89,7 +89,7 @@ class EndlessReplyTests(_ServerTestCase):
         self.assertLess(time.monotonic() - start, 5)
 
 
-class TrickleTests(_ServerTestCase):
+class TrickleTests(ServerTestCase):
 
     layer = SMTPServerLayer
 
@@ -110,7 +110,7 @@ class TrickleTests(_ServerTestCase):
         self.assertEqual(smtp.ehlo()[0], 250)  # the rest at full speed
 
 
-class StartTLSTests(_ServerTestCase):
+class StartTLSTests(ServerTestCase):
 
     layer = TLSSMTPServerLayer
 
@@ -134,7 +134,7 @@ class StartTLSTests(_ServerTestCase):
                 smtp.starttls(context=self.server.client_context())[0], 220)
 
 
-class NoStartTLSTests(_ServerTestCase):
+class NoStartTLSTests(ServerTestCase):
 
     layer = PlainAuthLayer
 

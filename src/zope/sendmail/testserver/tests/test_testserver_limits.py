@@ -2,11 +2,11 @@
 import smtplib
 import time
 
-from zope.sendmail.testserver.tests.test_testserver import _ServerTestCase
+from zope.sendmail.tests.support.server import ServerTestCase
 from zope.sendmail.testserver import SMTPServerLayer
 
 
-class LimitTests(_ServerTestCase):
+class LimitTests(ServerTestCase):
 
     layer = SMTPServerLayer
 

@@ -3,11 +3,11 @@ driven by plain smtplib."""
 import smtplib
 import time
 
-from zope.sendmail.testserver.tests.test_testserver import _ServerTestCase
+from zope.sendmail.tests.support.server import ServerTestCase
 from zope.sendmail.testserver import SMTPServerLayer
 
 
-class GreylistTests(_ServerTestCase):
+class GreylistTests(ServerTestCase):
 
     layer = SMTPServerLayer
 
@@ -36,7 +36,7 @@ class GreylistTests(_ServerTestCase):
             self.server.greylist('a@example.com', -1)
 
 
-class RecipientCapTests(_ServerTestCase):
+class RecipientCapTests(ServerTestCase):
 
     layer = SMTPServerLayer
 

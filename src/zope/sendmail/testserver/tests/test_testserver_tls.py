@@ -7,9 +7,9 @@ import threading
 import unittest
 from unittest import mock
 
-from zope.sendmail.testserver.tests.test_testserver import MESSAGE
-from zope.sendmail.testserver.tests.test_testserver import _ServerTestCase
-from zope.sendmail.testserver.tests.test_testserver import unverified_context
+from zope.sendmail.tests.support.server import MESSAGE
+from zope.sendmail.tests.support.server import ServerTestCase
+from zope.sendmail.tests.support.server import unverified_context
 from zope.sendmail.testserver import SMTPTestServer
 from zope.sendmail.testserver import TEST_PASSWORD
 from zope.sendmail.testserver import TEST_USER
@@ -18,7 +18,7 @@ from zope.sendmail.testserver import certs as testcerts
 from zope.sendmail.testserver import make_layer
 
 
-class TLSLayerTests(_ServerTestCase):
+class TLSLayerTests(ServerTestCase):
 
     layer = TLSSMTPServerLayer
 
@@ -63,7 +63,7 @@ ImplicitTLSLayer = make_layer('ImplicitTLSLayer', implicit_tls=True,
                               auth=('implicit', 'secret'))
 
 
-class CustomLayerTests(_ServerTestCase):
+class CustomLayerTests(ServerTestCase):
 
     layer = ImplicitTLSLayer
 

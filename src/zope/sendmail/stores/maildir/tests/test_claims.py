@@ -10,8 +10,8 @@ from zope.testing.loggingsupport import InstalledHandler
 
 from zope.sendmail.stores.maildir import claim as claims
 
-from zope.sendmail.functional.tests.test_processes import LOCK_HOLDER
-from zope.sendmail.functional.tests.test_processes import ProcessTestBase
+from zope.sendmail.tests.support.processes import LOCK_HOLDER
+from zope.sendmail.tests.support.processes import ProcessTestBase
 
 
 NEEDS_FLOCK = ('without fcntl (Windows) claims are 7.3\'s links alone: a'

@@ -13,9 +13,9 @@ import unittest
 from zope.testing.loggingsupport import InstalledHandler
 
 from zope.sendmail.tests.support import child_env
-from zope.sendmail.functional.tests.test_processes import ProcessTestBase
-from zope.sendmail.stores.maildir.tests.test_safefiles import SECRET
-from zope.sendmail.stores.maildir.tests.test_safefiles import in_thread
+from zope.sendmail.tests.support.processes import ProcessTestBase
+from zope.sendmail.tests.support.hostile import SECRET
+from zope.sendmail.tests.support.hostile import in_thread
 
 
 NOBODY = 65534

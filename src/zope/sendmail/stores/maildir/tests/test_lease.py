@@ -11,6 +11,7 @@ import unittest
 from zope.testing.loggingsupport import InstalledHandler
 
 from zope.sendmail.tests.support import wait_until
+from zope.sendmail.tests.support.lease import write_lease
 
 
 class Clock:
@@ -20,18 +21,6 @@ class Clock:
 
     def __call__(self):
         return self.now
-
-
-def write_lease(queue, **fields):
-    from zope.sendmail.stores.maildir.leasefile import LEASE
-    record = {'host': 'elsewhere', 'boot_id': 'b', 'pidns': '1',
-              'pid': '7', 'token': 'theirs', 'serial': '1',
-              'renewed': f'{time.time():.3f}', 'timeout': '120'}
-    record.update(fields)
-    path = os.path.join(queue, LEASE)
-    with open(path + '.new', 'w') as f:
-        f.write(''.join(f'{k}: {v}\n' for k, v in record.items()))
-    os.rename(path + '.new', path)
 
 
 class LeaseTests(unittest.TestCase):

@@ -7,7 +7,7 @@ import unittest
 import transaction
 
 from zope.sendmail.testserver import SMTPServerLayer
-from zope.sendmail.stores.maildir.tests.test_lease import write_lease
+from zope.sendmail.tests.support.lease import write_lease
 
 
 class ThreadLeaseTests(unittest.TestCase):

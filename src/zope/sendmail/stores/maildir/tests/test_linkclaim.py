@@ -17,7 +17,7 @@ from zope.testing.loggingsupport import InstalledHandler
 
 from zope.sendmail.tests.support import SRC
 from zope.sendmail.tests.support import child_env
-from zope.sendmail.functional.tests.test_processes import ProcessTestBase
+from zope.sendmail.tests.support.processes import ProcessTestBase
 
 
 HOUR = 3600

@@ -12,7 +12,7 @@ from contextlib import redirect_stdout
 
 from zope.testing.loggingsupport import InstalledHandler
 
-from zope.sendmail.tests.test_zcml import ZCMLTestBase
+from zope.sendmail.tests.support.zcml import ZCMLTestBase
 
 
 NOBODY = 65534

@@ -6,13 +6,11 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
 import unittest
 
 from zope.testing.loggingsupport import InstalledHandler
-
-
-SECRET = 'SECRET-FIRST-LINE-4242'
+from zope.sendmail.tests.support.hostile import SECRET
+from zope.sendmail.tests.support.hostile import in_thread
 
 
 def open_fds():
@@ -45,27 +43,6 @@ class HostileFilesMixin:
         self.addCleanup(sock.close)
         sock.bind(self.path(name))
         return self.path(name)
-
-
-def in_thread(function, timeout=10):
-    """Run *function* in a thread; its result, or a failure when it does
-    not return within *timeout* seconds (a FIFO opened would block)."""
-    outcome = []
-
-    def run():
-        try:
-            outcome.append(('ok', function()))
-        except BaseException as e:
-            outcome.append(('error', e))
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise AssertionError(f'{function} did not return in {timeout} s')
-    kind, value = outcome[0]
-    if kind == 'error':
-        raise value
-    return value
 
 
 class OpenRegularTests(HostileFilesMixin, unittest.TestCase):

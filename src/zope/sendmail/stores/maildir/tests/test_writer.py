@@ -13,7 +13,7 @@ import unittest
 import transaction
 from zope.testing.loggingsupport import InstalledHandler
 
-from zope.sendmail.stores.maildir.tests.test_safefiles import in_thread
+from zope.sendmail.tests.support.hostile import in_thread
 
 
 IMPOSTOR = b'X-Zope-From: a@example.com\nX-Zope-To: evil@example.com\n\nx\n'

@@ -1,4 +1,15 @@
-"""Small helpers shared by this package's tests."""
+"""What this package's tests share; no test module imports another.
+
+Here, the small helpers any test may use: a child process's environment,
+a bounded wait, a closed port, a data manager refusing its vote.  Beside
+them, a module per kind of test, each with its base class and constants:
+`zcml`, `processor` (one queue processor), `console` (the program
+in-process), `processes` (processors in child processes), `mailer`,
+`server` (the SMTP test server over smtplib), `utf8auth` and `xoauth2`
+(layers asking for credentials), `postfix`, `compat73` (7.3's clients),
+`lease` (another host's lease), `hostile` (hostile queue files) and
+`addresses`.  None of them holds tests (test_testlayout checks both).
+"""
 import os
 import socket
 import sys
