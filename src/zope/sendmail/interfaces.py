@@ -302,6 +302,78 @@ class IBoundedSMTP(Interface):
         encoded, a `MailerConfigurationError` quoting none of them."""
 
 
+class ISMTPClient73(Interface):
+    """An SMTP client made by a mailer's own ``smtp`` factory that is not
+    an `smtplib.SMTP`: a test double, a mock, a transport of the user's.
+
+    7.3's mailer made its client with ``smtp(hostname, str(port),
+    timeout=timeout)`` (no ``timeout`` when the mailer's is None) and drove
+    it with smtplib's methods; code and tests that set ``smtp`` to a
+    factory of their own rely on that, and
+    `zope.sendmail.smtp.connection.SMTPConnection` does the same:
+    it calls the factory so (adding ``context``, the mailer's TLS context,
+    only for a subclass of `smtplib.SMTP_SSL`), drives a client that is an
+    `smtplib.SMTP` as smtplib's own (MAIL, RCPT, DATA), and any other
+    through this interface, as 7.3 did, one thread at a time:
+    ``ehlo()``, ``helo()`` when EHLO is refused; ``has_extn('starttls')``
+    and, when offered and the mailer is not ``no_tls``, ``starttls()`` and
+    ``ehlo()`` again; ``has_extn('auth')`` and ``login(username,
+    password)`` when the mailer has credentials; ``sendmail(fromaddr,
+    toaddrs, message)`` with the arguments the mailer's ``send`` was given;
+    ``quit()``, then ``close()``, whatever ``sendmail`` did.  One client
+    carries one message, as in 7.3: a connection sending several makes a
+    client for each.
+
+    Such a client does its own TLS: the mailer's ``tls_verify``,
+    ``tls_ca_file`` and ``ssl_context`` are not given to it.  Credentials
+    never go unencrypted to a relay that is not on this host: where the
+    client has a socket (``sock``, a `socket.socket`), its class says
+    whether the connection is encrypted and its peer whether the relay is
+    local; a client without one is taken at its word, as 7.3 took it
+    (encrypted after a ``starttls()`` that raised nothing, or when its
+    factory was asked for implicit TLS), and its relay is not known to be
+    local.  A mailer with ``implicit_tls`` refuses a client whose socket
+    is not encrypted.
+    """
+
+    sock = Attribute(
+        "The client's socket, a `socket.socket`; None when it has none"
+        " (anything else it calls ``sock`` is not looked at).")
+
+    def ehlo():
+        """``(code, text)``: the reply to EHLO."""
+
+    def helo():
+        """``(code, text)``: the reply to HELO; called only after a refused
+        EHLO."""
+
+    def has_extn(name):
+        """Whether the relay offers the extension *name*; false for a
+        client without ``has_extn``."""
+
+    def starttls(context=None):
+        """Start TLS as the client does it (*context* is never passed on:
+        7.3 called ``starttls()``); ``(code, text)``: what the client
+        returned, or ``(220, ...)`` when it returned no reply and raised
+        nothing."""
+
+    def login(user, password):
+        """Authenticate; raise `smtplib.SMTPAuthenticationError` when
+        refused."""
+
+    def sendmail(from_addr, to_addrs, msg):
+        """Send *msg*; the recipients refused while others took it (a dict,
+        as smtplib's), or anything else for none.  Raise as smtplib does
+        when the relay refuses the sender, the message or every
+        recipient."""
+
+    def quit():
+        """Say QUIT and close."""
+
+    def close():
+        """Close without a word."""
+
+
 class IOAuth2TokenSource(Interface):
     name = Attribute("What it runs, for messages: never a secret.")
 

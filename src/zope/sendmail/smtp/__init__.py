@@ -8,5 +8,7 @@ in transactions that follow the relay's recipient caps (`transaction`,
 or configuration error, and is the only reader of reply texts.
 `connectioncache` keeps a direct delivery's connection between
 transactions; `single` drives the mailers written for 7.3, which send one
-message at a time.  Nothing here knows of queues or transactions.
+message at a time, and `client73` the SMTP clients of a mailer's own
+``smtp`` factory, as 7.3 drove them.  Nothing here knows of queues or
+transactions.
 """

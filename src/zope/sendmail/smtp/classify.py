@@ -172,6 +172,22 @@ def refused_error(refused):
                recipients=refused)
 
 
+def classify_sendmail_error(error, where, mailer):
+    """Turn *error*, raised by smtplib's ``sendmail`` (a client of the
+    user's, or a 7.3 mailer's ``send`` calling it), into a classified
+    `MailDeliveryError`: every recipient refused (`refused_error`), the
+    sender or the message refused (smtplib's class says which command),
+    else as `classify_error`."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return refused_error(error.recipients)
+    if isinstance(error, smtplib.SMTPResponseException):
+        stage = MAIL if isinstance(error, smtplib.SMTPSenderRefused) else \
+            DATA if isinstance(error, smtplib.SMTPDataError) else None
+        return classify_reply(error.smtp_code, error.smtp_error, 'refused',
+                              stage=stage)
+    return classify_error(error, where, mailer)
+
+
 def classify_error(error, where, mailer):
     """Turn *error*, raised while doing *where* (``"connecting to h:p"``),
     into a classified `MailDeliveryError`; return it unchanged when it is

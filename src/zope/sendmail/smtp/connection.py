@@ -12,8 +12,10 @@ reopened.  Every failure leaves as a classified `MailDeliveryError` (see
 STARTTLS and AUTH, and when credentials may be sent, are
 `zope.sendmail.smtp.tlsauth`'s.  smtplib's classes are used as their bounded
 subclasses (`zope.sendmail.smtp.client`): no reply can grow or last without
-end.
+end.  A factory of the user's in the mailer's ``smtp`` is called and driven
+as 7.3 did (`zope.sendmail.smtp.client73`).
 """
+import functools
 import logging
 import smtplib
 
@@ -21,6 +23,7 @@ from zope.interface import implementer
 
 from zope.sendmail.addresses import wire_envelope
 from zope.sendmail.smtp.classify import classify_error
+from zope.sendmail.smtp.classify import classify_sendmail_error
 from zope.sendmail.smtp.classify import reply_text
 from zope.sendmail.smtp.datastream import has_crlf_only
 from zope.sendmail.smtp.datastream import is_ascii
@@ -31,6 +34,10 @@ from zope.sendmail.interfaces import MailerConfigurationError
 from zope.sendmail.interfaces import PermanentDeliveryError
 from zope.sendmail.smtp.client import BoundedSMTP
 from zope.sendmail.smtp.client import BoundedSMTP_SSL
+from zope.sendmail.smtp.client73 import SMTPClient73
+from zope.sendmail.smtp.client73 import as_client
+from zope.sendmail.smtp.client73 import client_arguments
+from zope.sendmail.smtp.client73 import encrypted
 from zope.sendmail.smtp.transaction import SMTPTransactions
 from zope.sendmail.smtp.transaction import _Reconnect
 from zope.sendmail.smtp.tlsauth import authenticate
@@ -89,24 +96,23 @@ class SMTPConnection(SMTPTransactions):
         self._discard()
         mailer = self.mailer
         factory = getattr(mailer, 'smtp', None) or smtplib.SMTP
-        kwargs = {}
-        if mailer.timeout is not None:
-            kwargs['timeout'] = mailer.timeout
-        factory = _bounded(factory)
-        if mailer.implicit_tls:
-            if factory is BoundedSMTP:
-                factory = BoundedSMTP_SSL
-            kwargs['context'] = mailer.tls_context()
+        if _bounded(factory) is factory:
+            # A factory of the user's, called as 7.3 called it.
+            args, kwargs = client_arguments(factory, mailer)
+            connect = functools.partial(self._connect_users, factory, args,
+                                        kwargs)
+        else:
+            kwargs = {}
+            if mailer.timeout is not None:
+                kwargs['timeout'] = mailer.timeout
+            factory = _bounded(factory)
+            if mailer.implicit_tls:
+                if factory is BoundedSMTP:
+                    factory = BoundedSMTP_SSL
+                kwargs['context'] = mailer.tls_context()
+            connect = functools.partial(self._connect, factory, kwargs)
         try:
-            # Connecting separately from constructing lets us close the
-            # socket when the greeting times out (smtplib would leak it).
-            self._smtp = factory(**kwargs)
-            # smtplib verifies the host name it was constructed with.
-            self._smtp._host = mailer.hostname
-            code, reply = self._smtp.connect(mailer.hostname, mailer.port)
-            if code != 220:
-                raise smtplib.SMTPConnectError(code, reply)
-            self.encrypted = bool(mailer.implicit_tls)
+            connect()
             self._greet()
         except BaseException as e:
             self._discard()
@@ -118,6 +124,32 @@ class SMTPConnection(SMTPTransactions):
         log.debug('connected to %s (encrypted: %s)', self.relay,
                   self.encrypted)
 
+    def _connect(self, factory, kwargs):
+        """Connect with smtplib's class *factory* (bounded)."""
+        mailer = self.mailer
+        # Connecting separately from constructing lets us close the
+        # socket when the greeting times out (smtplib would leak it).
+        self._smtp = factory(**kwargs)
+        # smtplib verifies the host name it was constructed with.
+        self._smtp._host = mailer.hostname
+        code, reply = self._smtp.connect(mailer.hostname, mailer.port)
+        if code != 220:
+            raise smtplib.SMTPConnectError(code, reply)
+        self.encrypted = bool(mailer.implicit_tls)
+
+    def _connect_users(self, factory, args, kwargs):
+        """Connect with the user's *factory*, as 7.3 did: it returns its
+        client connected (smtplib's classes check the greeting
+        themselves), driven as `zope.sendmail.smtp.client73` says."""
+        mailer = self.mailer
+        self._smtp = as_client(factory(*args, **kwargs))
+        self.encrypted = encrypted(self._smtp, bool(mailer.implicit_tls))
+        if mailer.implicit_tls and not self.encrypted:
+            raise MailerConfigurationError(
+                f'implicit_tls is set, but the connection to {self.relay}'
+                f' that the smtp factory {factory!r} made is not'
+                f' encrypted')
+
     def _greet(self):
         smtp, mailer = self._smtp, self.mailer
         code, reply = smtp.ehlo()
@@ -127,9 +159,13 @@ class SMTPConnection(SMTPTransactions):
                 raise GreetingRefusedError(
                     f'{self.relay} refused EHLO and HELO: {code}'
                     f' {reply_text(reply)}', code=code, reply=reply)
-        if not mailer.implicit_tls and not mailer.no_tls and \
+        if not self.encrypted and not mailer.no_tls and \
                 smtp.has_extn('starttls'):
             self.encrypted = starttls(smtp, mailer, self.relay)
+            if not isinstance(smtp, BoundedSMTP):
+                # A client of the user's: its socket, if it has one, has
+                # the last word on what its STARTTLS did.
+                self.encrypted = encrypted(smtp, self.encrypted)
         if mailer.force_tls and not self.encrypted:
             raise MailerConfigurationError(
                 f'TLS is required (force_tls) but the relay {self.relay}'
@@ -142,10 +178,12 @@ class SMTPConnection(SMTPTransactions):
             smtp.close()
 
     def send(self, fromaddr, toaddrs, message):
-        message = _wire_message(message)
-        toaddrs = list(toaddrs)
         if self._smtp is None:
             self.open()  # _used is false after it
+        if isinstance(self._smtp, SMTPClient73):
+            return self._sendmail(fromaddr, toaddrs, message)
+        message = _wire_message(message)
+        toaddrs = list(toaddrs)
         if not isinstance(self._smtp, BoundedSMTP):
             # A factory of the user's: smtplib's data() wants bytes.
             message = bytes(message)
@@ -160,6 +198,30 @@ class SMTPConnection(SMTPTransactions):
                           ' reconnecting', self.relay)
                 self.open()
         return self._transaction(fromaddr, toaddrs, message)
+
+    def _sendmail(self, fromaddr, toaddrs, message):
+        """Send as 7.3 did, through a client of the user's that is not
+        smtplib's: one ``sendmail`` with the addresses and the message as
+        the mailer was given them (a memoryview as bytes), then QUIT,
+        whatever happened.  One client per message, as in 7.3: none is
+        used again in a state only it knows (dropped by the relay while
+        idle, say), and the next message gets a new one.  Its refusals
+        are classified as smtplib's are."""
+        if isinstance(message, memoryview):
+            message = bytes(message)
+        try:
+            refused = self._smtp.sendmail(fromaddr, toaddrs, message)
+        except Exception as e:
+            error = classify_sendmail_error(e, f'sending via {self.relay}',
+                                            self.mailer)
+            if error is e:
+                raise
+            raise error from e
+        finally:
+            self.close()
+        # smtplib's sendmail returns the recipients refused while others
+        # took the message; 7.3's doubles return None.
+        return dict(refused) if isinstance(refused, dict) else {}
 
     def _mail_options(self, fromaddr, toaddrs, message):
         """``(sender, recipients, options)`` of the MAIL and RCPT commands

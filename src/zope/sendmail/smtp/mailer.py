@@ -32,6 +32,13 @@ class SMTPMailer:
 
     Class attributes give every setting a default, so that a subclass
     whose ``__init__`` does not call this one still works.
+
+    ``smtp`` is the factory of the SMTP client, as in 7.3: smtplib's
+    `smtplib.SMTP` (`smtplib.SMTP_SSL` with ``implicit_tls``), used as its
+    bounded subclass (`zope.sendmail.smtp.client`); or a factory of your
+    own, set on an instance, a subclass or this class, called as 7.3 called
+    it, ``smtp(hostname, str(port), timeout=timeout)``, and its client
+    driven as 7.3 drove it (`ISMTPClient73`).
     """
 
     smtp = smtplib.SMTP
@@ -72,7 +79,11 @@ class SMTPMailer:
                                             username, password)
         self.oauth2_token = oauth2_token
         self.oauth2_token_command = oauth2_token_command
-        if implicit_tls:
+        # As in 7.3: a factory of the user's (a subclass's, or set on this
+        # class) is kept, implicit TLS or not; a None is the default.
+        if self.smtp is None:
+            self.smtp = smtplib.SMTP
+        if implicit_tls and self.smtp is smtplib.SMTP:
             self.smtp = smtplib.SMTP_SSL
 
     def __repr__(self):

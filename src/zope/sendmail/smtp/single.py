@@ -4,16 +4,11 @@ A mailer without ``connect()`` (one written for 7.3) is used through a
 `SingleMessageConnection`, by direct delivery and the queue processor
 alike, so that both treat such mailers as 7.3 did.
 """
-import smtplib
 import warnings
 
 from zope.interface import implementer
 
-from zope.sendmail.smtp.classify import DATA
-from zope.sendmail.smtp.classify import MAIL
-from zope.sendmail.smtp.classify import classify_error
-from zope.sendmail.smtp.classify import classify_reply
-from zope.sendmail.smtp.classify import refused_error
+from zope.sendmail.smtp.classify import classify_sendmail_error
 from zope.sendmail.interfaces import IMailerConnection
 
 
@@ -50,17 +45,9 @@ class SingleMessageConnection:
             message = bytes(message)  # as 7.3 gave it: bytes
         try:
             return self.mailer.send(fromaddr, toaddrs, message)
-        except smtplib.SMTPRecipientsRefused as e:
-            raise refused_error(e.recipients) from e
-        except smtplib.SMTPResponseException as e:
-            # smtplib's class says which command was refused.
-            stage = MAIL if isinstance(e, smtplib.SMTPSenderRefused) else \
-                DATA if isinstance(e, smtplib.SMTPDataError) else None
-            raise classify_reply(e.smtp_code, e.smtp_error, 'refused',
-                                 stage=stage) from e
         except Exception as e:
-            error = classify_error(e, f'sending via {self.mailer!r}',
-                                   self.mailer)
+            error = classify_sendmail_error(
+                e, f'sending via {self.mailer!r}', self.mailer)
             if error is e:
                 raise
             raise error from e
