@@ -34,6 +34,16 @@ from zope.sendmail.processing.thread import \
 from zope.sendmail.processing.thread import wake
 from zope.sendmail.display import shortlist
 
+# The other names 7.3's delivery module imported, for code that imports
+# them from here (its standard library modules are not: import those
+# from the standard library).
+from random import randrange  # noqa: F401
+from socket import gethostname  # noqa: F401
+from time import strftime  # noqa: F401
+
+from transaction.interfaces import IDataManagerSavepoint  # noqa: F401
+from transaction.interfaces import ISavepointDataManager  # noqa: F401
+
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,11 @@ from zope.schema.vocabulary import SimpleVocabulary
 
 from zope.sendmail.interfaces import IMailDelivery
 
+# The other names 7.3's vocabulary module imported, for code that imports
+# them from here (not the ``zope`` namespace package: import it).
+from zope.interface import directlyProvides  # noqa: F401
+from zope.schema.vocabulary import SimpleTerm  # noqa: F401
+
 
 log = logging.getLogger(__name__)
 

@@ -49,6 +49,23 @@ from zope.sendmail.options import PROCESSOR_OPTIONS
 from zope.sendmail.options import processor_arguments
 from zope.sendmail.options import zcml_name
 
+# The other names 7.3's zcml module had, for code that imports them from
+# here.  Its queuedDelivery started a QueueProcessorThread; the startup
+# subscribers do now (zope.sendmail.startup).
+from zope.component import getUtility  # noqa: F401
+from zope.component.security import proxify  # noqa: F401
+from zope.component.zcml import handler  # noqa: F401
+from zope.schema import ASCIILine  # noqa: F401
+from zope.schema import Float  # noqa: F401
+from zope.schema import Int  # noqa: F401
+
+from zope.sendmail.processing.thread import \
+    QueueProcessorThread  # noqa: F401
+
+#: 7.3's flag for directives with a ``permission``; zope.security is a
+#: dependency now, so they are always supported.
+SECURITY_SUPPORT = True
+
 
 log = logging.getLogger(__name__)
 
