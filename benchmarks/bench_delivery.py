@@ -39,8 +39,6 @@ import logging
 import os
 import platform
 import shutil
-import smtplib
-import socket
 import statistics
 import sys
 import tempfile
@@ -54,54 +52,24 @@ from zope.sendmail.smtp.mailer import SMTPMailer
 
 # bin/py runs a script without putting its directory on sys.path.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from smtp_sink import SinkProcess  # noqa: E402
+from _helpers import FROM  # noqa: E402
+from _helpers import MESSAGE  # noqa: E402
+from _helpers import RAW_FILE  # noqa: E402
+from _helpers import RAW_MESSAGE  # noqa: E402
+from _helpers import TO  # noqa: E402
+from _helpers import SinkProcess  # noqa: E402
+from _helpers import cpu_seconds  # noqa: E402
+from _helpers import fs_type  # noqa: E402
+from _helpers import raw_direct  # noqa: E402
+from _helpers import settle  # noqa: E402
 
 
-FROM = 'sender@example.com'
-TO = ('recipient@example.org',)
-_LINE = 'Line %02d of the body: your order has been packed and shipped.\n'
-MESSAGE = (
-    'From: Example Shop <sender@example.com>\n'
-    'To: Example Customer <recipient@example.org>\n'
-    'Subject: Your order 12345 has shipped\n'
-    'Date: Mon, 24 Nov 2025 10:00:00 +0000\n'
-    'MIME-Version: 1.0\n'
-    'Content-Type: text/plain; charset="utf-8"\n'
-    'Content-Transfer-Encoding: 7bit\n'
-    '\n' + ''.join(_LINE % i for i in range(28)))
-# What the package makes of MESSAGE, for the ceilings (same length).
-_MSGID = '<%s.%d.%s@%s>' % (time.strftime('%Y%m%d%H%M%S'), os.getpid(),
-                            '0' * 16, socket.gethostname())
-RAW_MESSAGE = (f'Message-Id: {_MSGID}\n{MESSAGE}'
-               .replace('\n', '\r\n').encode('ascii'))
-RAW_FILE = (f'X-Zope-From: {FROM}\nX-Zope-To: {", ".join(TO)}\n'
-            .encode('ascii') + RAW_MESSAGE)
-# Writes out what a round left dirty, outside the timing.
-settle = getattr(os, 'sync', lambda: None)
 O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_CLOEXEC', 0)
 
 
 # Errors logged by the package: a failed send is logged, not raised, and
 # would make our figures look good for the wrong reason.
 ERRORS = []
-
-
-def fs_type(path):
-    """The file system type of *path*, from /proc/mounts if there is one."""
-    path, best = os.path.realpath(path) + '/', ('', 'unknown', '')
-    try:
-        with open('/proc/mounts') as mounts:
-            for line in mounts:
-                device, mount_point, kind = line.split()[:3]
-                if (path.startswith(mount_point.rstrip('/') + '/')
-                        and len(mount_point) >= len(best[0])):
-                    best = (mount_point, kind, os.path.basename(device))
-    except OSError:
-        pass
-    if best[1] == 'ext4' and os.path.isdir('/proc/fs/jbd2') and not any(
-            j.startswith(best[2] + '-') for j in os.listdir('/proc/fs/jbd2')):
-        return 'ext4 (no journal)'
-    return best[1]
 
 
 def ours_queued(root, durable, per_txn, n):
@@ -154,15 +122,6 @@ def ours_direct(port, n):
     return n / (time.perf_counter() - start)
 
 
-def raw_direct(port, n):
-    start = time.perf_counter()
-    smtp = smtplib.SMTP('127.0.0.1', port, timeout=10)
-    for _ in range(n):
-        smtp.sendmail(FROM, list(TO), RAW_MESSAGE)
-    smtp.quit()
-    return n / (time.perf_counter() - start)
-
-
 def measure(rounds, contenders):
     """Run *contenders* (name -> function returning msgs/s) round-robin,
     reversing the order every round; return name -> rates by round."""
@@ -172,19 +131,6 @@ def measure(rounds, contenders):
         for name, function in (order[::-1] if i % 2 else order):
             rates[name].append(function())
     return rates
-
-
-def cpu_seconds():
-    """(CPU seconds used by this process and its children, by the whole
-    machine or None when unknown)."""
-    try:
-        with open('/proc/stat') as stat:
-            ticks = [int(t) for t in stat.readline().split()[1:]]
-        machine = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf(
-            'SC_CLK_TCK')                     # all but idle and iowait
-    except (OSError, ValueError, IndexError):
-        machine = None
-    return sum(os.times()[:4]), machine
 
 
 def run(root, rounds, n_single):

@@ -51,32 +51,19 @@ from zope.sendmail.delivery import prepare_message
 
 # bin/py runs a script without putting its directory on sys.path.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _queue_helpers as h  # noqa: E402
-from bench_delivery import FROM  # noqa: E402
-from bench_delivery import MESSAGE  # noqa: E402
-from bench_delivery import RAW_FILE  # noqa: E402
-from bench_delivery import RAW_MESSAGE  # noqa: E402
-from bench_delivery import TO  # noqa: E402
-from bench_delivery import cpu_seconds  # noqa: E402
-from bench_delivery import fs_type  # noqa: E402
-from bench_delivery import settle  # noqa: E402
+import _helpers as h  # noqa: E402
+from _helpers import FROM  # noqa: E402
+from _helpers import MESSAGE  # noqa: E402
+from _helpers import RAW_FILE  # noqa: E402
+from _helpers import RAW_MESSAGE  # noqa: E402
+from _helpers import TO  # noqa: E402
+from _helpers import cpu_seconds  # noqa: E402
+from _helpers import fs_type  # noqa: E402
+from _helpers import settle  # noqa: E402
 
 
-PROBLEMS = []      # delivery checks that failed
-ERRORS = []        # warnings and errors logged by the package
-CHECKED = [0]      # messages checked at the sink
-
-
-def check(label, seen, ids, sent=None):
-    """Note a problem unless the sink report *seen* holds each of *ids*
-    once and nothing else (and the processor said it *sent* them all)."""
-    CHECKED[0] += len(ids)
-    missing, duplicated, unexpected = h.tally(seen, ids)
-    if sent is not None and sent != len(ids):
-        PROBLEMS.append(f'{label}: the processor sent {sent} of {len(ids)}')
-    if missing or duplicated or unexpected:
-        PROBLEMS.append(f'{label}: {missing} missing, {duplicated} received'
-                        f' more than once, {unexpected} unexpected')
+ERRORS = []             # warnings and errors logged by the package
+check = h.DeliveryChecks()
 
 
 def throughput(queues, sink, rounds):
@@ -168,20 +155,6 @@ def scaling(queues, sink, trace_queues):
     return results
 
 
-def report(rows):
-    """Print the table; return True when every target is met."""
-    line = '{:2} {:34} {:>11}  {:32} {:>11} {:>7} {:>9}  {}'
-    print(line.format('', 'ours', '', 'reference', '', 'ratio', 'target',
-                      'result'))
-    ok = True
-    for number, ours, value, ceiling, ref, ratio, target, passed in rows:
-        result = '(info)' if passed is None else 'PASS' if passed else 'FAIL'
-        ok = ok and passed is not False
-        print(line.format(number, ours, value, ceiling, ref, ratio, target,
-                          result))
-    return ok
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true',
@@ -210,8 +183,8 @@ def main(argv=None):
                 for n in [n1] * rounds + [n2] + list(sizes) + [sizes[0]]
                 + list(traced)]
         settle()
-        sink = h.QueueSink()
-        slow = h.QueueSink(delay=0.01)
+        sink = h.SinkProcess()
+        slow = h.SinkProcess(delay=0.01)
         lat, commits, raw_lat = latency(root, sink, n3)
         ours1, raw1 = throughput(fill[:rounds], sink, rounds)
         ours2, raw2 = slow_relay(fill[rounds], slow)
@@ -266,10 +239,10 @@ def main(argv=None):
                      f'{heap[traced[-1]]:.1f} MB', f'heap peak, drain '
                      f'{traced[0]}', f'{heap[traced[0]]:.1f} MB',
                      f'{heap[traced[-1]] / heap[traced[0]]:.1f}x', '', None))
-    rows.append(('', 'delivery check: each message once', f'{CHECKED[0]}',
+    rows.append(('', 'delivery check: each message once', f'{check.checked}',
                  'messages sent', '', '', 'no fault',
-                 not PROBLEMS and not ERRORS))
-    ok = report(rows)
+                 not check.problems and not ERRORS))
+    ok = h.report(rows)
     print('\nrow 1, all rounds (msgs/s): ours ' + ' '.join(
         f'{v:.0f}' for v in ours1) + '; raw ' + ' '.join(
         f'{v:.0f}' for v in raw1) + f'; paired ratio median '
@@ -281,7 +254,7 @@ def main(argv=None):
     print('row 4 drains (s): ' + ', '.join(
         f'{n}: ' + ' and '.join(f'{t:.2f}' for t in scale[n]['times'])
         for n in sizes))
-    for problem in PROBLEMS:
+    for problem in check.problems:
         print('INVALID: ' + problem)
     if ERRORS:
         print(f'INVALID: the package logged {len(ERRORS)} warning(s) or'

@@ -30,10 +30,8 @@ import logging
 import os
 import platform
 import shutil
-import smtplib
 import sys
 import tempfile
-import threading
 import time
 
 import transaction
@@ -43,25 +41,17 @@ from zope.sendmail.smtp.mailer import SMTPMailer
 
 # bin/py runs a script without putting its directory on sys.path.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _queue_helpers as h  # noqa: E402
-from bench_delivery import FROM  # noqa: E402
-from bench_delivery import MESSAGE  # noqa: E402
-from bench_delivery import TO  # noqa: E402
-from bench_delivery import cpu_seconds  # noqa: E402
-from bench_delivery import raw_direct  # noqa: E402
-from bench_delivery import settle  # noqa: E402
-from bench_queue import report  # noqa: E402
+import _helpers as h  # noqa: E402
+from _helpers import FROM  # noqa: E402
+from _helpers import MESSAGE  # noqa: E402
+from _helpers import TO  # noqa: E402
+from _helpers import cpu_seconds  # noqa: E402
+from _helpers import raw_direct  # noqa: E402
+from _helpers import settle  # noqa: E402
 
 
-PROBLEMS, ERRORS, CHECKED = [], [], [0]
-
-
-def check(label, seen, ids):
-    CHECKED[0] += len(ids)
-    missing, duplicated, unexpected = h.tally(seen, ids)
-    if missing or duplicated or unexpected:
-        PROBLEMS.append(f'{label}: {missing} missing, {duplicated} received'
-                        f' more than once, {unexpected} unexpected')
+ERRORS = []             # warnings and errors logged by the package
+check = h.DeliveryChecks()
 
 
 def thread_drain(path, port, n, timeout=300):
@@ -77,24 +67,6 @@ def thread_drain(path, port, n, timeout=300):
         thread.stop(30)
     return seconds, [n for n in os.listdir(os.path.join(path, 'cur'))
                      if not n.startswith('.')]
-
-
-def raw_parallel(port, bodies, k):
-    """smtplib over *k* reused connections at once; seconds."""
-    chunks = [bodies[i::k] for i in range(k)]
-
-    def send(chunk):
-        smtp = smtplib.SMTP('127.0.0.1', port, timeout=30)
-        for fromaddr, toaddrs, message in chunk:
-            smtp.sendmail(fromaddr, toaddrs, message)
-        smtp.quit()
-    threads = [threading.Thread(target=send, args=(c,)) for c in chunks]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - start
 
 
 def limited(queue, sink, label):
@@ -147,15 +119,15 @@ def main(argv=None):
     own, machine, start = *cpu_seconds(), time.perf_counter()
     sinks = []
     try:
-        three = h.QueueSink(delay=0.01, max_connections=3)
-        rate = h.QueueSink(delay=0.01, max_rate=14)
-        local = h.QueueSink()
+        three = h.SinkProcess(delay=0.01, max_connections=3)
+        rate = h.SinkProcess(delay=0.01, max_rate=14)
+        local = h.SinkProcess()
         sinks += [three, rate, local]
         queues = [h.fill(root, n, MESSAGE, FROM, TO, per_txn=1)
                   for _ in range(2)]
         r1, cur1, counts1 = limited(queues[0], three, 'row 1 drain')
         bodies = h.read_queue(h.fill(root, n, MESSAGE, FROM, TO)[0])
-        raw1 = n / raw_parallel(three.port, bodies, 3)
+        raw1 = n / h.raw_parallel(three.port, bodies, 3)
         three.report()
         r2, cur2, counts2 = limited(queues[1], rate, 'row 2 drain')
         connections3, ordered = ten_due(root, three)
@@ -195,14 +167,15 @@ def main(argv=None):
         ('4', 'direct, 1 message per transaction', f'{max(ours4):.0f} msg/s',
          'smtplib, one reused connection', f'{max(raw4):.0f} msg/s',
          f'{ratio4:.0%}', '>= 70%', ratio4 >= 0.7),
-        ('', 'delivery check: each message once', f'{CHECKED[0]}',
-         'messages sent', '', '', 'no fault', not PROBLEMS and not ERRORS),
+        ('', 'delivery check: each message once', f'{check.checked}',
+         'messages sent', '', '', 'no fault',
+         not check.problems and not ERRORS),
     ]
-    ok = report(rows)
+    ok = h.report(rows)
     print('\nrow 4, all rounds (msgs/s): ours ' + ' '.join(
         f'{v:.0f}' for v in ours4) + '; raw ' + ' '.join(
         f'{v:.0f}' for v in raw4))
-    for problem in PROBLEMS:
+    for problem in check.problems:
         print('INVALID: ' + problem)
     for record in ERRORS[:5]:
         print(f'LOGGED: {record.levelname} {record.getMessage()[:200]}')

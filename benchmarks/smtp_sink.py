@@ -16,14 +16,11 @@ last.  It uses
 aiosmtpd's SMTP protocol on a plain asyncio server rather than its
 Controller thread: port 0 works, and one thread does all the work.
 
-`SinkProcess` starts it as a separate process, so that the server does not
-compete with the benchmark for the GIL.
+`_helpers.SinkProcess` starts it as a separate process, so that the server
+does not compete with the benchmark for the GIL.
 """
 import json
-import os
-import queue
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -137,66 +134,6 @@ def main(delay=0.0, max_connections=None, max_rate=None):
     finally:
         server.close()
         print(f'RECEIVED {handler.received}', flush=True)
-
-
-def child_env():
-    """The environment for a child: our sys.path, so that it imports what
-    we do (bin/py sets its path in the script, not in the environment)."""
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in sys.path if p))
-
-
-class SinkProcess:
-    """This script run in a child process; every wait is bounded."""
-
-    def __init__(self, delay=0.0, timeout=20, max_connections=None,
-                 max_rate=None):
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), str(delay),
-             str(max_connections or '-'), str(max_rate or '-')],
-            text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=child_env())
-        self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        line = self._next(timeout)
-        if not line.startswith('PORT '):
-            self.stop()
-            raise RuntimeError(f'the SMTP sink did not start: {line!r}')
-        self.port = int(line.split()[1])
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.strip())
-        self.lines.put('')
-
-    def _next(self, timeout):
-        try:
-            return self.lines.get(timeout=timeout)
-        except queue.Empty:
-            return ''
-
-    def report(self, timeout=30):
-        """({message id: [times received, time.time() of the first]},
-        number of messages without an id) since the last report."""
-        self.proc.stdin.write('REPORT\n')
-        self.proc.stdin.flush()
-        line = self._next(timeout)
-        if not line.startswith('{'):
-            raise RuntimeError(f'the SMTP sink did not report: {line!r}')
-        data = json.loads(line)
-        self.counts = data['counts']  # connections, turned_away, throttled
-        return data['ids'], data['noid']
-
-    def stop(self):
-        """Stop the sink; return how many messages it received, or None."""
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(10)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait(10)
-        line = self._next(2)
-        return int(line.split()[1]) if line.startswith('RECEIVED ') else None
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 """The layout of the tests themselves: no module of the package imports a
 test module (what tests share lives in ``zope.sendmail.tests.support``),
-and the support modules hold no tests.
+the support modules hold no tests, and no benchmark script imports another
+(they share ``benchmarks/_helpers.py``).
 
 A test module importing another runs the other's module-level code, ties
 their layers together and hides where a helper lives; a test class
@@ -16,6 +17,9 @@ import zope.sendmail
 
 
 PACKAGE = os.path.dirname(os.path.abspath(zope.sendmail.__file__))
+# Beside src/ in a checkout or an sdist; not installed with the package.
+BENCHMARKS = os.path.join(PACKAGE, os.pardir, os.pardir, os.pardir,
+                          'benchmarks')
 
 
 def module_name(path):
@@ -140,3 +144,19 @@ class LayoutTests(unittest.TestCase):
                               for method in unittest.defaultTestLoader
                               .getTestCaseNames(value)]
         self.assertEqual(found, [])
+
+    @unittest.skipUnless(os.path.isdir(BENCHMARKS), 'not in a checkout')
+    def test_no_benchmark_script_imports_another(self):
+        scripts = {name[:-len('.py')] for name in os.listdir(BENCHMARKS)
+                   if name.endswith('.py') and name != '_helpers.py'}
+        self.assertIn('bench_delivery', scripts)
+        found = []
+        for script in sorted(scripts | {'_helpers'}):
+            with open(os.path.join(BENCHMARKS, script + '.py'),
+                      encoding='utf-8') as f:
+                source = f.read()
+            found += [f'{script} imports {imported}'
+                      for imported in imported_modules(source, script)
+                      if imported.split('.')[0] in scripts]
+        self.assertEqual(found, [], 'move what is shared into'
+                         ' benchmarks/_helpers.py')
