@@ -12,8 +12,9 @@ Failures are classified by exception class, never by reply texts:
 later), `MailerConfigurationError` (the settings are wrong; no message is).
 
 The contracts are grouped as the package is: sending mail, the SMTP side
-(`zope.sendmail.smtp`), queue storage (`zope.sendmail.stores`), processing
-a queue (`zope.sendmail.processing`), and the errors.
+(`zope.sendmail.smtp`), queue storage (`zope.sendmail.stores`: an
+`IQueueStore` is all that deliveries, processors and operators know of a
+queue), processing a queue (`zope.sendmail.processing`), and the errors.
 """
 from zope.i18nmessageid import MessageFactory
 from zope.interface import Attribute
@@ -423,10 +424,391 @@ class IConnectionCache(Interface):
 ###########################################################################
 # Queue storage
 #
-# Where queued mail waits: a Maildir folder (7.3 had these contracts
-# here), the writers of its files, and the lease that lets one processor
-# at a time send from a queue shared over a network file system.
-# `zope.sendmail.stores.maildir` implements them.
+# Where queued mail waits.  `IQueueStore` is the one contract between a
+# queue and everything that writes to it, sends from it or looks after it:
+# deliveries, processors and operators' commands talk to a store, never
+# to its files.  `zope.sendmail.stores.open_store` chooses the store from
+# what the user gives; `zope.sendmail.stores.maildir` is the first store
+# (a Maildir directory, in 7.3's file format), and the contracts after
+# `IQueueStore` are its parts: the folder and the writers 7.3 had, the
+# notices of odd entries, and the lease that lets one processor at a time
+# send from a queue shared over a network file system.
+
+
+class IQueueStore(Interface):
+    """A mail queue: the messages committed by deliveries, waiting to be
+    sent by processors, and what operators see of them.
+
+    Three kinds of callers, each through methods of its own:
+
+    - a queued delivery, during and at the end of each transaction: `add`
+      for each message sent, then `vote` and `finish` as the transaction
+      commits, or `discard` (see `zope.sendmail.datamanager`);
+    - a queue processor, in passes: `acquire`, `due`, `claim` and what
+      the claimed message offers, `present`, now and then `housekeeping`;
+      between passes it waits on its `waiter`; `close` when it stops;
+    - an operator (``zope-sendmail --status``, ``--list``...): `status`,
+      `entries`, `others`, `requeue_rejected`, `purge_rejected`.
+
+    Nothing outside a store knows how it keeps messages: no caller builds
+    a file name, lists a directory, reads a side file, or takes a time of
+    its own clock where the store's decides.  Messages are named by the
+    entries a store hands out; times are on the store's clock (`now`),
+    in seconds since the epoch.
+
+    Any number of store objects, in any number of threads, processes and
+    hosts, may be open on one queue at once: the store makes sure that a
+    message is claimed by one processor at a time, that a committed message
+    is never lost, and that a processor that dies holding claims holds
+    them up only as long as the store can tell it from a live one (at
+    once where the operating system or the database says so).  Every
+    method may be called from any thread; what a store hands out (items,
+    entries, claimed messages, waiters) belongs to the caller that got it.
+    No method raises for one odd message: what cannot be used is logged
+    (once, not at every pass) and skipped.
+    """
+
+    name = Attribute(
+        "The queue as logs and the program name it (the Maildir's path as"
+        " given); never holds a password.")
+
+    key = Attribute(
+        "Text naming the queue within this host, the same for every store"
+        " object open on it (the Maildir's real path): what this process's"
+        " registries go by (processor threads, startup registrations,"
+        " wake-ups).")
+
+    def now():
+        """The store's clock, in seconds since the epoch: what due times,
+        retry times and ages are judged by.
+
+        A processor computes a deferred message's next attempt from it,
+        never from a clock of its own.  Cheap: a store on a server may keep
+        the offset of the server's clock rather than ask it each time.
+        """
+
+    # What a delivery writes through, at commit.
+
+    def add(message_id, fromaddr, toaddrs, message):
+        """Take one message of a transaction being committed; return an
+        item, which the caller hands back to `vote`, `finish` or `discard`
+        (the items of one transaction are its batch).
+
+        Called by a queued delivery's ``send``, with the message's id (for
+        log lines), its envelope (*toaddrs* a sequence of recipients, as
+        `IMailDelivery.send` checked them) and its bytes, ready to be sent
+        (CRLF line endings, a ``Message-Id``).  A store may write it now
+        (the Maildir store writes it into ``tmp/``, so that a big
+        transaction is not held in memory) or keep it until `vote`.  May
+        raise (a full disk): the delivery then raises from ``send``.
+
+        Must never make the message visible to processors.
+        """
+
+    def vote(items):
+        """Make the messages of *items* durable: once this returns, a crash
+        or a power loss does not lose them.  Called in ``tpc_vote``, after
+        every other participant of the transaction voted; may raise, which
+        aborts the transaction (and `discard` follows).
+
+        Must never make a message visible to processors before every item
+        is durable.  A store that cannot make them durable without making
+        them visible (a database commits them) may make them visible here:
+        the mail data manager votes last, so that only the commit of the
+        transaction itself can still fail after it.
+        """
+
+    def finish(items):
+        """Make the messages of *items* visible to processors, and wake the
+        processors waiting on this queue (see `waiter`).  Called in
+        ``tpc_finish``: must not raise, whatever goes wrong.  A message
+        that cannot be queued now is logged as an ERROR naming its message
+        id and where an operator finds it."""
+
+    def discard(items):
+        """Forget the messages of *items*: the transaction aborted, or a
+        savepoint was rolled back.  Harmless for items discarded already;
+        must not raise.  Never called after `finish`."""
+
+    # What a processor asks.
+
+    def acquire():
+        """Whether this processor may work on the queue now; called at
+        the start of each pass.  True for a store whose processors all
+        work at once.  A store that lets one processor at a time send (the
+        Maildir store on a network file system, by its processor lease)
+        answers whether this one holds that right now (kept, taken, or
+        taken over from a holder that is gone), and starts what keeps it
+        (a heartbeat); when the right comes later, it wakes this store's
+        waiters.  False makes this processor a standby: it starts no
+        message.  Never blocks for long, never raises."""
+
+    def may_send():
+        """Whether a message may be started now: asked before each one.
+        False once this processor lost the right to work on the queue (a
+        lease it cannot renew): it then starts no more messages and its
+        pass ends as a standby's.  Never blocks (it is asked while a hard
+        network mount may hang), never raises."""
+
+    def standby_wait(stopping):
+        """Wait a moment as a standby that would give up unless the holder
+        of the queue is gone (a one-shot ``zope-sendmail`` run): return
+        True to call `acquire` again, False when waiting longer is
+        pointless -- the holder was seen alive, the store's takeover bound
+        has passed since the standby began, or *stopping* (a
+        ``threading.Event``) is set.  A store whose processors all work at
+        once returns False at once."""
+
+    def due(limit=None):
+        """The messages due now (by the store's clock), oldest first: an
+        `IDueMessages` with at most *limit* entries (all of them when
+        None), whether more were due, and when the next deferred one falls
+        due.  Only what is held of the listing is kept in memory.  An
+        entry is a hint, not a promise: the message may be sent by another
+        processor before it is claimed."""
+
+    def claim(entry):
+        """Claim the message of *entry* (from `due`) for this processor
+        alone; return an `IClaimedMessage`, or None when another processor
+        holds it, it is gone, or it is no longer due (another processor
+        deferred it since the listing).  Two claims of one message never
+        both succeed, in any threads, processes or hosts; a claim left by
+        a dead processor is taken over as soon as the store can tell
+        (never while its holder may be alive).  Never raises for the
+        message's sake: a claim that cannot be made is logged and None."""
+
+    def present(keys):
+        """Those of *keys* (of entries) whose messages are still in the
+        queue where their entry found them: not sent, deferred or set
+        aside since.  For a processor's memory of messages across passes
+        (`IThrottledMessages`), which must forget the others."""
+
+    def waiter():
+        """A new `IQueueWaiter`: what a processor waits on between passes.
+        It is woken when a delivery of this process commits to the queue
+        (and by whatever else the store learns of: a notification from
+        another host), so that mail goes out at once rather than at the
+        next poll."""
+
+    def housekeeping():
+        """Tidy what dead writers and processors left behind (the Maildir
+        store: files left in ``tmp/``, claims and retry records whose
+        message is gone), never what a live one still uses.  Called by a
+        processor now and then (hourly by default), while it may work on
+        the queue; logs what it removes or cannot remove, never raises
+        for a file's sake."""
+
+    def close(timeout=None):
+        """Give up what this store object holds for its processor: the
+        right to work on the queue (so that a standby takes over at once),
+        its background work (waiting at most *timeout* seconds for it),
+        connections.  Called when the processor stops; harmless when
+        called twice or when nothing is held.  The store may be used
+        again afterwards: `acquire` starts afresh."""
+
+    # What an operator asks: safe while processors run.  Only rejected
+    # messages, which no processor touches, are ever moved or deleted.
+
+    def status():
+        """An `IQueueStatus`: how many messages are in each state, when
+        the next deferred one is due, how old the oldest waiting one is."""
+
+    def entries():
+        """Every message, as `IListedMessage` objects, by state (being
+        sent, queued, deferred, rejected), then oldest first.  What is
+        shown of a message is read from it, bounded; a message that
+        vanishes meanwhile is left out."""
+
+    def others():
+        """What the queue holds that is no message (a FIFO or a symbolic
+        link in a Maildir's ``new/``): ``(location, what it is)`` pairs,
+        never opened nor followed, for an operator to remove."""
+
+    def requeue_rejected():
+        """Put every rejected message back into the queue as a new message
+        (a new name: its age and attempts start afresh); return
+        ``(location before, location after)`` of each."""
+
+    def purge_rejected(age, now=None):
+        """Delete the rejected messages set aside at least *age* seconds
+        before *now* (the store's `now` by default); return ``(location,
+        when it was set aside)`` of each."""
+
+
+class IQueueEntry(Interface):
+    """A message of a queue, as a listing found it (`IQueueStore.due`)."""
+
+    key = Attribute(
+        "Identifies the message in the store while it stays where the"
+        " listing found it (the Maildir store: its path); hashable.")
+
+    name = Attribute(
+        "A short name of the message, for reasons and log lines, and for"
+        " its events when it has no Message-Id (the Maildir store: the"
+        " file's name).")
+
+    location = Attribute(
+        "Where an operator finds it, for log lines and listings (the"
+        " Maildir store: its path, or ``new/NAME`` in a listing).")
+
+
+class IDueMessages(Interface):
+    """What `IQueueStore.due` found."""
+
+    entries = Attribute("`IQueueEntry` objects, oldest first.")
+
+    more = Attribute("Whether more messages were due than `entries` holds.")
+
+    next_due = Attribute(
+        "When (on the store's clock) the first deferred message not yet"
+        " due falls due, or None.")
+
+
+class IRetryState(Interface):
+    """What a store remembers of a message's attempts, besides the message:
+    kept when a message is deferred, given back with its next claim.  The
+    message's own bytes never change for this bookkeeping."""
+
+    queued = Attribute("When the message was queued (store's clock).")
+
+    attempts = Attribute("How many attempts failed so far.")
+
+    last_attempt = Attribute("When the last one failed, or None.")
+
+    next_attempt = Attribute("When the message is due again, or None.")
+
+    last_error = Attribute("What the last failure said, on one line, or ''.")
+
+
+class IClaimedMessage(IQueueEntry):
+    """A message one processor holds the claim of (`IQueueStore.claim`):
+    it alone sends it, then disposes of it with exactly one of `complete`,
+    `defer` or `reject`, or gives it up with `release`.
+
+    Used by one thread at a time.  While it is held, the store keeps the
+    claim (renewing a lease where it has one); after `release`, which
+    every holder calls in the end (``finally``), nothing of it is held.
+    A holder that lost its claim meanwhile (a lease expired during a
+    network cut) changes nothing that is another's: what it can no longer
+    do is logged, as a possible duplicate.
+    """
+
+    message_id = Attribute(
+        "The Message-Id read from the message (without brackets, printable)"
+        " or None; known once `read` returned.")
+
+    rejected_as = Attribute(
+        "What an operator finds the message as once set aside, for log"
+        " lines (the Maildir store: ``.rejected-NAME``).")
+
+    retry = Attribute(
+        "The message's `IRetryState`: a fresh one (queued when the message"
+        " was, no attempt) for a message never deferred.  Read when first"
+        " asked; what cannot be read is counted afresh, with a warning.")
+
+    def read():
+        """``(fromaddr, toaddrs, message)``: the envelope, and the bytes to
+        send as a buffer (a ``memoryview``: a big message is in memory
+        once, never copied).  Raises `UnreadableMessageError` for a
+        message that will never be readable (the caller sets it aside);
+        what is read is what was claimed, whatever was put in its place
+        since."""
+
+    def complete():
+        """The message was delivered: remove it and its bookkeeping, and
+        release the claim."""
+
+    def defer(retry, recipients=None):
+        """Keep the message for a later attempt, due at
+        ``retry.next_attempt`` (store's clock), remembering *retry* (an
+        `IRetryState`); release the claim.  With *recipients* (fewer than
+        the envelope's), only those are tried again: the others got it,
+        and must never get it again.  No processor may find it due before
+        its time, not even between the steps of the move."""
+
+    def reject(reason):
+        """Set the message aside for good, never to be tried again, with
+        *reason* (text) for the operator; release the claim."""
+
+    def release():
+        """Give up the claim, leaving the message as it is (it is due again
+        at once); return None.  Harmless when called twice or after
+        `complete`, `defer` or `reject`; removes only what is still this
+        claim's own.  Never raises."""
+
+
+class IQueueWaiter(Interface):
+    """What one processor waits on between passes (`IQueueStore.waiter`).
+    """
+
+    def wait(timeout):
+        """Block until woken or for *timeout* seconds; return whether it
+        was woken.  A wake-up that came since the last wait is not lost:
+        the wait returns at once."""
+
+    def wake():
+        """Wake the wait in progress, or the next one: mail was committed
+        to the queue, or the processor itself wants to go on (it is
+        stopping, it won the right to work).  From any thread; never
+        blocks nor raises."""
+
+    def close():
+        """No more wake-ups; harmless when called twice."""
+
+
+class IQueueStatus(Interface):
+    """How a queue is, for ``zope-sendmail --status`` (`IQueueStore.status`).
+    """
+
+    counts = Attribute(
+        "Messages by state, a dict: ``sending`` (claimed by a processor"
+        " now), ``queued`` (never tried), ``deferred`` (waiting for a later"
+        " attempt) and ``rejected`` (set aside).")
+
+    waiting = Attribute(
+        "Messages waiting for a later attempt, whether or not a processor"
+        " is trying one of them again right now.")
+
+    next_attempt = Attribute(
+        "When the first deferred message falls due, or None.")
+
+    oldest = Attribute(
+        "When the oldest message not set aside was queued, or None.")
+
+    others = Attribute("How many entries are no message (`others`).")
+
+    details = Attribute(
+        "What else the store says of itself, as ``(label, text)`` pairs"
+        " (the Maildir store: its file system and the processor lease).")
+
+
+class IListedMessage(IQueueEntry):
+    """A message as an operator sees it (`IQueueStore.entries`): the
+    fields below are None when unknown.  Everything here comes from the
+    queue, and is shown escaped."""
+
+    state = Attribute(
+        "``sending``, ``queued``, ``deferred`` or ``rejected``.")
+
+    queued = Attribute("When the message was queued.")
+
+    attempts = Attribute("How many attempts failed so far (0 if none).")
+
+    next_attempt = Attribute("When a deferred message is due again.")
+
+    last_error = Attribute("What the last failure said.")
+
+    reason = Attribute("Why a rejected message was set aside.")
+
+    fromaddr = Attribute("The envelope sender.")
+
+    toaddrs = Attribute("The envelope recipients, a sequence.")
+
+    message_id = Attribute("The Message-Id, without brackets.")
+
+    problem = Attribute(
+        "Why the message cannot be read as one (its envelope is broken):"
+        " what is wrong, never what it holds; else None.")
 
 
 class IMaildirFactory(Interface):
@@ -485,10 +867,11 @@ class IMaildirMessageWriter(Interface):
 class INotices(Interface):
     """Lasting conditions of a queue's entries, each logged once.
 
-    A queue processor keeps one across its passes: its listing of the due
-    messages and its claims report through it what they skip (an entry
-    that is not a regular file, a claim file that cannot be opened), so
-    that such a condition costs one log line, not one per pass.
+    The Maildir store of a queue processor keeps one across the passes:
+    its listing of the due messages and its claims report through it what
+    they skip (an entry that is not a regular file, a claim file that
+    cannot be opened), so that such a condition costs one log line, not
+    one per pass.
     """
 
     def once(path, topic, level, message, *args):
@@ -505,15 +888,25 @@ class INotices(Interface):
 class IProcessorLease(Interface):
     """The right to be the one active processor of a shared queue.
 
-    Used by a `IMailQueueProcessor` on a network file system (or when
-    forced): it sends only while `may_send` says so.  The holder renews
-    the lease file every ``renew`` seconds from a heartbeat thread; a
-    standby takes it over once it has seen it unchanged for ``timeout``
-    seconds, or at once when it is absent or its holder provably dead.
-    Writers (deliveries) never consult it.
+    Held by the Maildir store of a queue processor on a network file
+    system (or when forced), which answers `IQueueStore.acquire`,
+    `IQueueStore.may_send` and `IQueueStore.standby_wait` by it: the
+    processor sends only while `may_send` says so.  The holder renews the
+    lease file every ``renew`` seconds from a heartbeat thread; a standby
+    takes it over once it has seen it unchanged for ``timeout`` seconds,
+    or at once when it is absent or its holder provably dead.  Writers
+    (deliveries) never consult it.
     """
 
     path = Attribute("The lease file, in the queue directory.")
+    timeout = Attribute("Seconds a standby waits for a renewal.")
+    renew = Attribute("Seconds between two renewals by the holder.")
+    seen_renewal = Attribute(
+        "Whether this standby saw the holder renew the lease since it last"
+        " looked without taking it: the holder is alive.")
+    on_acquire = Attribute(
+        "Called (without arguments) whenever the lease is acquired, by the"
+        " heartbeat too; or None.")
 
     def acquire():
         """Look at the lease once: return True if this processor holds it
@@ -756,6 +1149,26 @@ class QuotaExceededError(TemporaryDeliveryError):
     """The relay's quota for a period (a day) is used up (``454 ... Daily
     message quota exceeded``, ``554 5.2.0 ... QuotaExceeded``): nothing is
     sent until it renews; no message is to blame."""
+
+
+class QueueError(Exception):
+    """What was named as a queue cannot be used as one: it does not exist
+    (an operator's command never makes one: a mistyped path would silently
+    become an empty queue), it is something else, or it is refused (see
+    `UnsafeQueueError`).  The message says which, and why, on one line."""
+
+
+class UnreadableMessageError(ValueError):
+    """A queued message that cannot be read as one, and never will be (its
+    envelope is missing or broken): `IClaimedMessage.read` raises it, and
+    the processor sets the message aside.  The message (``str()``) is the
+    reason given to the operator and the event: what is wrong and which
+    message, never what it holds (a queue file may be anything); ``what``
+    names it for log lines."""
+
+    def __init__(self, reason, what):
+        super().__init__(reason)
+        self.what = what
 
 
 class UnsafeQueueError(ValueError):
