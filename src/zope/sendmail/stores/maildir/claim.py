@@ -56,12 +56,12 @@ from zope.sendmail.stores.maildir.names import CLAIM
 from zope.sendmail.stores.maildir.names import SENDING
 from zope.sendmail.stores.maildir.names import MAX_73_SEND_TIME
 from zope.sendmail.stores.maildir.claimed import Claim
-from zope.sendmail.stores.maildir.claimed import _owns
-from zope.sendmail.stores.maildir.claimed import _unlink
 from zope.sendmail.stores.maildir.notices import log_once
 from zope.sendmail.stores.maildir.safefiles import NotRegularFileError
 from zope.sendmail.stores.maildir.safefiles import identity as _identity
 from zope.sendmail.stores.maildir.safefiles import open_regular
+from zope.sendmail.stores.maildir.safefiles import owns
+from zope.sendmail.stores.maildir.safefiles import remove
 
 
 try:
@@ -134,7 +134,7 @@ def _open_lock(path, lock_path, sending, stale_after, notices):
                  why, bound)
         return None
     try:
-        _unlink(lock_path)
+        remove(lock_path)
     except OSError as e:  # a directory, say: an operator must look
         log_once(notices, log, path, 'claim broken', logging.WARNING,
                  'cannot break the claim on %s (%s): %s', path, why,
@@ -143,7 +143,7 @@ def _open_lock(path, lock_path, sending, stale_after, notices):
     log.warning('broke the claim on %s (%s, %d s old)', path, why, age)
     try:
         if abs(time.time() - os.lstat(sending).st_mtime) >= bound:
-            _unlink(sending)
+            remove(sending)
     except FileNotFoundError:
         pass  # none was made: nothing to break
     try:
@@ -193,11 +193,11 @@ def _claim(path, lock_path, sending, stale_after, opened, notices):
                     ' processor presumed dead', path,
                     time.time() - mine.st_mtime)
         for stale in (lock_path, sending):
-            if _owns(stale, _identity(mine)) or stale == sending and \
+            if owns(stale, _identity(mine)) or stale == sending and \
                     _older(stale, stale_after):
-                _unlink(stale)
+                remove(stale)
         return _claim(path, lock_path, sending, None, opened, notices)
-    if left_over and not _owns(lock_path, _identity(mine)):
+    if left_over and not owns(lock_path, _identity(mine)):
         # The holder released (and removed) it between our open and our
         # lock: what we locked is no longer the claim.  Next pass.
         os.close(opened.pop())
@@ -230,14 +230,14 @@ def _link(result, path, sending, message, left_over):
         else:
             if result._linked == message:
                 return True
-            _unlink(sending)  # X was swapped meanwhile: next pass
+            remove(sending)  # X was swapped meanwhile: next pass
             result._linked = None
             return False
         if left_over:
             log.warning('taking over the claim on %s of a processor that'
                         ' died while sending it', path)
             left_over = False
-            _unlink(sending)
+            remove(sending)
             continue
         try:
             age = time.time() - os.lstat(sending).st_mtime
@@ -246,7 +246,7 @@ def _link(result, path, sending, message, left_over):
         if age < MAX_73_SEND_TIME:
             return False  # a zope.sendmail 7.3 processor is sending it
         log.warning('removing a stale 7.3 claim on %s (%d s old)', path, age)
-        _unlink(sending)
+        remove(sending)
     return False
 
 

@@ -12,32 +12,19 @@ import logging
 import os
 import time
 
-from zope.sendmail.stores.maildir.names import REASON
 from zope.sendmail.stores.maildir.names import REJECTED
 from zope.sendmail.stores.maildir.names import RETRY
-from zope.sendmail.stores.maildir.privatefiles import write_atomically
 from zope.sendmail.stores.maildir.privatefiles import write_private
-from zope.sendmail.stores.maildir.safefiles import identity
+from zope.sendmail.stores.maildir.safefiles import owns
 from zope.sendmail.stores.maildir.safefiles import read_fd
 from zope.sendmail.stores.maildir.safefiles import read_regular
+from zope.sendmail.stores.maildir.safefiles import remove
+from zope.sendmail.stores.maildir.sidefiles import sidecar
+from zope.sendmail.stores.maildir.sidefiles import write_reason
+from zope.sendmail.stores.maildir.sidefiles import write_retry
 
 
 log = logging.getLogger(__name__)
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass  # someone else (a cleaner, an operator) removed it: fine
-
-
-def _owns(path, identity_):
-    """Whether the file at *path* is still the one of *identity_*."""
-    try:
-        return identity(os.lstat(path)) == identity_
-    except FileNotFoundError:
-        return False
 
 
 class Claim:
@@ -66,7 +53,7 @@ class Claim:
 
     def sidecar(self, prefix, name=None):
         """The path of a dot-file beside the message (``.retry-X``...)."""
-        return os.path.join(self.directory, prefix + (name or self.name))
+        return sidecar(self.path, prefix, name)
 
     def read(self):
         """The message file's bytes, as many as its size says."""
@@ -93,17 +80,17 @@ class Claim:
 
     def complete(self):
         """The message was delivered: remove it (and its bookkeeping)."""
-        _unlink(self.path)
+        remove(self.path)
         if os.path.basename(self.directory) == 'cur':
-            _unlink(self.sidecar(RETRY))  # only deferred messages have one
+            remove(self.sidecar(RETRY))  # only deferred messages have one
         self.release()
 
     def move_aside(self, reason):
         """Set the message aside as ``.rejected-X``, never to be retried,
         with *reason* in ``.reason-X`` for the operator."""
-        write_atomically(self.sidecar(REASON), reason.encode('utf-8') + b'\n')
+        write_reason(self.path, reason)
         os.rename(self.path, self.sidecar(REJECTED))
-        _unlink(self.sidecar(RETRY))
+        remove(self.sidecar(RETRY))
         self.release()
 
     def defer(self, next_attempt, retry_data, message=None):
@@ -115,7 +102,7 @@ class Claim:
         """
         cur = os.path.join(os.path.dirname(self.directory), 'cur')
         target = os.path.join(cur, self.name)
-        write_atomically(os.path.join(cur, RETRY + self.name), retry_data)
+        write_retry(cur, self.name, retry_data)
         # The due time is set before the file appears in cur/, so that no
         # other processor finds it due in between.
         if message is not None:
@@ -131,8 +118,8 @@ class Claim:
             os.rename(self.path, target)
         if target != self.path:
             if message is not None:
-                _unlink(self.path)
-            _unlink(self.sidecar(RETRY))
+                remove(self.path)
+            remove(self.sidecar(RETRY))
         self.release()
 
     def release(self):
@@ -144,12 +131,12 @@ class Claim:
         if self._fd is None:
             return
         try:
-            if _owns(self._lock_path, self._lock_identity):
-                if self._linked and _owns(self._sending, self._linked):
-                    _unlink(self._sending)
+            if owns(self._lock_path, self._lock_identity):
+                if self._linked and owns(self._sending, self._linked):
+                    remove(self._sending)
                 # The lock file goes before the lock: whoever opens the old
                 # file afterwards finds it is not the one at the path.
-                _unlink(self._lock_path)
+                remove(self._lock_path)
             else:
                 log.warning('the claim on %s was taken over meanwhile; its'
                             ' files are left to the new holder', self.path)

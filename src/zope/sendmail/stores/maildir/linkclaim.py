@@ -27,12 +27,12 @@ import time
 from zope.sendmail.stores.maildir.names import MAX_73_SEND_TIME
 from zope.sendmail.stores.maildir.names import SENDING
 from zope.sendmail.stores.maildir.claimed import Claim
-from zope.sendmail.stores.maildir.claimed import _owns
-from zope.sendmail.stores.maildir.claimed import _unlink
 from zope.sendmail.stores.maildir.notices import log_once
 from zope.sendmail.stores.maildir.safefiles import NotRegularFileError
 from zope.sendmail.stores.maildir.safefiles import identity
 from zope.sendmail.stores.maildir.safefiles import open_regular
+from zope.sendmail.stores.maildir.safefiles import owns
+from zope.sendmail.stores.maildir.safefiles import remove
 
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def _claim(path, sending):
         raise
     if identity(linked) != identity(st):
         os.close(fd)
-        _unlink(sending)  # X was swapped since it was opened: next pass
+        remove(sending)  # X was swapped since it was opened: next pass
         return None
     return LinkClaim(path, sending, linked, st.st_mtime, fd)
 
@@ -122,7 +122,7 @@ class LinkClaim(Claim):
         if linked is None:
             return
         try:
-            if _owns(self._sending, linked):
+            if owns(self._sending, linked):
                 os.unlink(self._sending)
         except FileNotFoundError:
             # Removed by a processor that found it stale: nothing to do.

@@ -13,7 +13,9 @@ for a message (names starting with ``.`` are not messages, in 7.3 too):
     .tmp-...     a side file being written (renamed into place when whole)
 
 7.3 processors take a ``.sending-X`` younger than `MAX_73_SEND_TIME` for
-a claim in progress.
+a claim in progress.  `listing` is the one listing of ``new/`` and
+``cur/``, whoever reads them (the store's due messages, the operator's
+view, `Maildir`'s iteration).
 """
 import itertools
 import os
@@ -32,6 +34,8 @@ REASON = '.reason-'
 TMP = '.tmp-'
 #: How long a 7.3 processor may take to send a message it claimed.
 MAX_73_SEND_TIME = 3 * 60 * 60
+#: Where messages wait: ``new/`` (never tried), ``cur/`` (deferred).
+MESSAGE_DIRS = ('new', 'cur')
 
 _counter = itertools.count()
 _counter_lock = threading.Lock()
@@ -77,3 +81,25 @@ def queued_order(name, mtime):
     if queued <= written < queued + 1:
         return (written, name)
     return (float(queued), name)
+
+
+def is_message(name):
+    """Whether the entry *name* of ``new/`` or ``cur/`` may be a message:
+    names starting with a dot are side files (7.3's rule too)."""
+    return not name.startswith('.')
+
+
+def listing(queue_path):
+    """Each entry of the queue's ``new/`` and ``cur/``, side files
+    included, as ``(sub, os.DirEntry)``, nothing opened; streamed, so that
+    a caller keeping only some of them holds no more in memory.  A
+    directory that is missing lists nothing (an operator removed it; the
+    next listing sees it again)."""
+    for sub in MESSAGE_DIRS:
+        try:
+            entries = os.scandir(os.path.join(queue_path, sub))
+        except FileNotFoundError:
+            continue
+        with entries:
+            for entry in entries:
+                yield sub, entry

@@ -17,6 +17,7 @@ import time
 from zope.sendmail.stores.maildir.names import CLAIM
 from zope.sendmail.stores.maildir.names import RETRY
 from zope.sendmail.stores.maildir.names import SENDING
+from zope.sendmail.stores.maildir.names import TMP
 from zope.sendmail.stores.maildir.safefiles import open_regular
 
 
@@ -40,12 +41,12 @@ def remove_orphans(directory, min_age=300, now=None):
         return 0
     names = {e.name for e in entries}
     for entry in entries:
-        for prefix in (CLAIM, SENDING, RETRY, '.tmp-'):
+        for prefix in (CLAIM, SENDING, RETRY, TMP):
             if entry.name.startswith(prefix):
                 break
         else:
             continue
-        if prefix != '.tmp-' and entry.name[len(prefix):] in names:
+        if prefix != TMP and entry.name[len(prefix):] in names:
             continue
         try:
             st = entry.stat(follow_symlinks=False)

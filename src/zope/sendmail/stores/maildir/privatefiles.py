@@ -13,17 +13,12 @@ import os
 import threading
 
 from zope.sendmail.stores.maildir.writer import new_message
+from zope.sendmail.stores.maildir.names import TMP
 from zope.sendmail.stores.maildir.safefiles import identity
+from zope.sendmail.stores.maildir.safefiles import remove
 
 
 _CLOEXEC = getattr(os, 'O_CLOEXEC', 0)  # not on Windows
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass  # the goal is reached
 
 
 def create_private(path):
@@ -36,7 +31,7 @@ def create_private(path):
     try:
         return os.open(path, flags, 0o600)
     except FileExistsError:
-        _unlink(path)
+        remove(path)
         return os.open(path, flags, 0o600)
 
 
@@ -66,7 +61,7 @@ def write_atomically(path, data, sync=False):
     in the place of the temporary one: it is not renamed (or, if it was
     in the instant before the rename, it is removed again)."""
     directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f'.tmp-{os.getpid()}-'
+    tmp = os.path.join(directory, f'{TMP}{os.getpid()}-'
                                   f'{threading.get_ident()}-{name}')
     fd = create_private(tmp)
     try:
@@ -84,12 +79,12 @@ def write_atomically(path, data, sync=False):
             # refuses an existing target (a .retry-X written again).
             os.replace(tmp, path)
         except OSError:
-            _unlink(tmp)
+            remove(tmp)
             raise
         if _lidentity(path) != mine:
             # Bookkeeping only: a missing file is a fresh start, one of
             # another's making would be shown to the operator as ours.
-            _unlink(path)
+            remove(path)
             raise OSError(errno.ESTALE, f'{tmp} was replaced by another'
                                         f' file during its rename')
     finally:

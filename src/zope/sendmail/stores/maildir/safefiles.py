@@ -11,6 +11,8 @@ without following a symbolic link (``O_NOFOLLOW``) nor waiting
 have been swapped in between.  Reads come from that very descriptor,
 bounded by the size ``fstat`` gave.  Anything else raises
 `NotRegularFileError`, which says what the entry is, never what it holds.
+Files are removed by name with `remove`, and one that may have been
+replaced meanwhile only while `owns` says it is still the one meant.
 """
 import errno
 import os
@@ -52,6 +54,25 @@ def kind_of(mode):
 def identity(st):
     """The (device, inode) of a stat result: which file it is."""
     return st.st_dev, st.st_ino
+
+
+def owns(path, identity_):
+    """Whether the entry at *path* is still the file of *identity_* (what
+    `identity` gave), looked at without following a link."""
+    try:
+        return identity(os.lstat(path)) == identity_
+    except FileNotFoundError:
+        return False
+
+
+def remove(path):
+    """Remove the entry *path*, never what a link leads to; one that is
+    gone already (removed by a cleaner, an operator, another processor)
+    is the goal reached."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass  # the goal is reached
 
 
 def open_regular(path, flags=os.O_RDONLY):

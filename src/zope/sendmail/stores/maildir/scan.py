@@ -1,40 +1,48 @@
 """The messages of a queue as an operator sees them: `scan` and `Entry`.
 
-`scan` lists ``new/`` and ``cur/`` as `claim` lays them out:
-messages in ``new/`` (queued) and ``cur/`` (deferred, due at their mtime,
-with ``.retry-X``), ``.sending-X`` beside a message being sent,
-``.rejected-X`` with ``.reason-X`` for a message set aside.  Only regular
-files are messages; anything else (a FIFO, a symbolic link) is reported by
-name and kind, never opened nor followed, and what is read of a message
-(its envelope, for ``--list``) is read from the regular file opened, at
-most `HEAD_SIZE` bytes.  `zope.sendmail.console.queueops` shows and tidies what
-this finds.
+`scan` lists ``new/`` and ``cur/`` (`names.listing`) as the store lays
+them out: messages in ``new/`` (queued) and ``cur/`` (deferred, due at
+their mtime, with ``.retry-X``), ``.sending-X`` beside a message being
+sent, ``.rejected-X`` with ``.reason-X`` for a message set aside.  Only
+regular files are messages; anything else (a FIFO, a symbolic link) is
+reported by name and kind, never opened nor followed, and what is read of a
+message (its envelope, for ``--list``) is read from the regular file
+opened, at most `HEAD_SIZE` bytes.  `zope.sendmail.stores.maildir.store`
+answers the operators' questions with what this finds.
 """
 import os
 
+from zope.interface import implementer
+
+from zope.sendmail.interfaces import IListedMessage
+from zope.sendmail.message import message_id_of
+from zope.sendmail.stores.maildir.envelope import EnvelopeError
+from zope.sendmail.stores.maildir.envelope import parse_envelope
 from zope.sendmail.stores.maildir.names import REASON
 from zope.sendmail.stores.maildir.names import REJECTED
 from zope.sendmail.stores.maildir.names import RETRY
 from zope.sendmail.stores.maildir.names import SENDING
-from zope.sendmail.stores.maildir.envelope import EnvelopeError
-from zope.sendmail.message import message_id_of
-from zope.sendmail.stores.maildir.envelope import parse_envelope
-from zope.sendmail.processing.retry import RetryState
+from zope.sendmail.stores.maildir.names import is_message
+from zope.sendmail.stores.maildir.names import listing
 from zope.sendmail.stores.maildir.safefiles import NotRegularFileError
 from zope.sendmail.stores.maildir.safefiles import identity
 from zope.sendmail.stores.maildir.safefiles import kind_of
 from zope.sendmail.stores.maildir.safefiles import open_regular
 from zope.sendmail.stores.maildir.safefiles import read_fd
-from zope.sendmail.stores.maildir.safefiles import read_regular
+from zope.sendmail.stores.maildir.sidefiles import fresh_state
+from zope.sendmail.stores.maildir.sidefiles import parse_retry
+from zope.sendmail.stores.maildir.sidefiles import read_text
+from zope.sendmail.stores.maildir.sidefiles import sidecar
 
 
 HEAD_SIZE = 64 * 1024   # enough of a file for its envelope and headers
-TEXT_SIZE = 64 * 1024   # more than any .reason-X or .retry-X we write
 STATES = ('sending', 'queued', 'deferred', 'rejected')
 
 
+@implementer(IListedMessage)
 class Entry:
-    """One message of the queue as an operator sees it."""
+    """One message of the queue as an operator sees it; its key is its
+    path, its location ``new/NAME`` (or ``cur/.rejected-NAME``...)."""
 
     fromaddr = toaddrs = message_id = problem = None
     attempts = 0
@@ -47,10 +55,16 @@ class Entry:
         self.name = name[len(REJECTED):] if state == 'rejected' else name
         self.identity = identity(stat)
         self.mtime = stat.st_mtime
-        self.queued = RetryState.fresh(self.name, stat.st_mtime).queued
+        self.queued = fresh_state(self.name, stat.st_mtime).queued
+
+    key = property(lambda self: self.path)
+    location = property(lambda self: self.relpath)
+
+    def __repr__(self):
+        return f'<Entry {self.state} {self.relpath!r}>'
 
     def sidecar(self, prefix):
-        return os.path.join(os.path.dirname(self.path), prefix + self.name)
+        return sidecar(self.path, prefix, self.name)
 
     def still(self):
         """Whether the file at `path` is still the one listed."""
@@ -77,43 +91,31 @@ class Entry:
         except EnvelopeError as e:
             self.problem = str(e)
         if self.state == 'rejected':
-            self.reason = _read_text(self.sidecar(REASON))
+            self.reason = read_text(self.sidecar(REASON))
         elif self.state == 'deferred':
-            data = _read_text(self.sidecar(RETRY))
-            retry = RetryState.parse((data or '').encode('utf-8'), self.name,
-                                     self.queued)
+            data = read_text(self.sidecar(RETRY))
+            retry = parse_retry((data or '').encode('utf-8'), self.name,
+                                self.queued)
             self.queued, self.attempts = retry.queued, retry.attempts
             self.last_error = retry.last_error or None
             self.next_attempt = self.mtime
-
-
-def _read_text(path):
-    try:
-        data = read_regular(path, TEXT_SIZE)
-    except FileNotFoundError:
-        return None
-    except NotRegularFileError as e:
-        return f'(not shown: {os.path.basename(path)!r} is {e.kind})'
-    return data.decode('utf-8', 'replace').strip()
 
 
 def scan(queue_path, read=False, odd=None):
     """The `Entry` of every message in the queue, by state, then oldest
     first; with *read*, each `Entry.read`.  What is not a regular file is
     no message: *odd*, a list, receives ``(relpath, kind)`` of each."""
+    found = {}
+    for sub, item in listing(queue_path):
+        found.setdefault(sub, []).append(item)
     entries = []
-    for sub in ('new', 'cur'):
-        try:
-            with os.scandir(os.path.join(queue_path, sub)) as found:
-                found = list(found)
-        except FileNotFoundError:
-            continue
-        present = {e.name for e in found}
-        for item in found:
+    for sub, items in found.items():
+        present = {e.name for e in items}
+        for item in items:
             name = item.name
             if name.startswith(REJECTED):
                 state = 'rejected'
-            elif name.startswith('.'):
+            elif not is_message(name):
                 continue
             elif SENDING + name in present:
                 state = 'sending'

@@ -1,0 +1,1 @@
+"""Tests every queue store must pass (`contract`)."""
