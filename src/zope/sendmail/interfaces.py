@@ -1025,26 +1025,28 @@ class IThrottledMessages(Interface):
     before the pause the throttle called for, and is deferred as a
     temporary failure only once throttled for longer than the schedule's
     ``throttle_patience``, however many passes that took.  Messages are
-    named by their paths.  Thread-safe; no method blocks or raises."""
+    named by the keys of their entries (`IQueueEntry.key`).  Thread-safe;
+    no method blocks or raises."""
 
-    def throttled(path, wait):
-        """The relay throttled the message at *path* now: it is not to be
-        sent for *wait* seconds.  The first such time is kept."""
+    def throttled(key, wait):
+        """The relay throttled the message *key* now: it is not to be sent
+        for *wait* seconds.  The first such time is kept."""
 
-    def since(path):
-        """When the message at *path* was first throttled (on a monotonic
+    def since(key):
+        """When the message *key* was first throttled (on a monotonic
         clock), or None."""
 
-    def wait(path):
-        """Seconds before the message at *path* may be sent again; 0 when
-        it may go now (or was never throttled)."""
+    def wait(key):
+        """Seconds before the message *key* may be sent again; 0 when it
+        may go now (or was never throttled)."""
 
-    def forget(path):
+    def forget(key):
         """The message was sent, deferred or set aside."""
 
-    def prune():
-        """Forget the messages no longer in the queue (sent by another
-        processor, removed by an operator)."""
+    def prune(store):
+        """Forget the messages no longer in the queue of *store* (an
+        `IQueueStore`: sent by another processor, removed by an
+        operator)."""
 
 
 class IQueueProcessorRegistration(Interface):

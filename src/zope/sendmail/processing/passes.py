@@ -1,15 +1,14 @@
 """One pass's state, shared by its connection threads, and its result.
 
-`Pass` holds the to-do list of a pass (oldest first; a throttled message
-goes back to its front, up to `MAX_THROTTLES` times, then waits for a
-later pass), starts connection threads as the processor's schedule allows
-and joins them, and counts the connections open.  `Throttles`, kept by the
-processor across passes, remembers when each throttled message was first
-throttled and when it may be sent again.  `PassResult` is what the pass
-tells its caller.
+`Pass` holds the to-do list of a pass (the store's entries, oldest first;
+a throttled message goes back to its front, up to `MAX_THROTTLES` times,
+then waits for a later pass), starts connection threads as the processor's
+schedule allows and joins them, and counts the connections open.
+`Throttles`, kept by the processor across passes, remembers when each
+throttled message was first throttled and when it may be sent again.
+`PassResult` is what the pass tells its caller.
 """
 import collections
-import os
 import threading
 import time
 
@@ -46,46 +45,50 @@ class PassResult:
 
 @implementer(IThrottledMessages)
 class Throttles:
-    """The messages the relay throttled, kept by the processor across
-    passes; see `IThrottledMessages`.  *clock* is monotonic."""
+    """The messages the relay throttled, by their entries' keys, kept by
+    the processor across passes; see `IThrottledMessages`.  *clock* is
+    monotonic."""
 
     def __init__(self, clock=time.monotonic):
         self.clock = clock
         self._lock = threading.Lock()
-        self._messages = {}  # path -> [first throttled, not before]
+        self._messages = {}  # key -> [first throttled, not before]
 
     def __len__(self):
         return len(self._messages)
 
-    def throttled(self, path, wait):
-        """*path* was throttled now: not to be sent for *wait* seconds."""
+    def throttled(self, key, wait):
+        """*key* was throttled now: not to be sent for *wait* seconds."""
         now = self.clock()
         with self._lock:
-            self._messages.setdefault(path, [now, None])[1] = now + wait
+            self._messages.setdefault(key, [now, None])[1] = now + wait
 
-    def since(self, path):
-        """When *path* was first throttled, or None."""
+    def since(self, key):
+        """When *key* was first throttled, or None."""
         with self._lock:
-            return self._messages.get(path, (None,))[0]
+            return self._messages.get(key, (None,))[0]
 
-    def wait(self, path):
-        """Seconds before *path* may be sent again (0: now)."""
+    def wait(self, key):
+        """Seconds before *key* may be sent again (0: now)."""
         with self._lock:
-            entry = self._messages.get(path)
+            entry = self._messages.get(key)
         return 0.0 if entry is None else max(0.0, entry[1] - self.clock())
 
-    def forget(self, path):
+    def forget(self, key):
         with self._lock:
-            self._messages.pop(path, None)
+            self._messages.pop(key, None)
 
-    def prune(self):
-        """Forget messages gone from the queue (sent by another
+    def prune(self, store):
+        """Forget messages gone from the queue of *store* (sent by another
         processor, removed by an operator)."""
         with self._lock:
-            paths = list(self._messages)
-        for path in paths:
-            if not os.path.exists(path):
-                self.forget(path)
+            keys = list(self._messages)
+        if not keys:
+            return  # the common case: no question for the store
+        present = store.present(keys)
+        for key in keys:
+            if key not in present:
+                self.forget(key)
 
 
 class Pass:
@@ -111,9 +114,9 @@ class Pass:
         with self.lock:
             return self.todo.popleft() if self.todo else None
 
-    def put_back(self, path):
+    def put_back(self, entry):
         with self.lock:
-            self.todo.appendleft(path)
+            self.todo.appendleft(entry)
 
     def grow(self):
         """Start another connection thread if the schedule allows."""
@@ -155,35 +158,35 @@ class Pass:
     def progress(self):
         self.last_progress = time.monotonic()
 
-    def wait_throttled(self, path):
-        """Wait until *path*, if throttled, may be sent again (a connection
-        may have passed its turn in the pace before the throttle); False
-        when the processor is stopping."""
-        delay = self.processor.throttles.wait(path)
+    def wait_throttled(self, entry):
+        """Wait until *entry*, if throttled, may be sent again (a
+        connection may have passed its turn in the pace before the
+        throttle); False when the processor is stopping."""
+        delay = self.processor.throttles.wait(entry.key)
         return not (delay and self.processor.stopping.wait(delay))
 
-    def patient(self, path):
-        """Whether a throttled *path* is still to be sent again, rather
+    def patient(self, entry):
+        """Whether a throttled *entry* is still to be sent again, rather
         than deferred as a temporary failure: throttled for less than
         ``throttle_patience`` seconds, over any number of passes."""
-        first = self.processor.throttles.since(path)
+        first = self.processor.throttles.since(entry.key)
         return first is None or time.monotonic() - first < \
             self.processor.schedule.throttle_patience
 
-    def throttled(self, path, error, wait):
-        """The relay throttled *path*, and the schedule pauses *wait*
+    def throttled(self, entry, error, wait):
+        """The relay throttled *entry*, and the schedule pauses *wait*
         seconds: back to the front of the list, unless it was throttled
         `MAX_THROTTLES` times in this pass (then a later pass sends it);
         the pass stops when nothing went for ``throttle_patience``."""
         now = time.monotonic()
         self.result.counts['throttled'] += 1
         # A schedule that names no pause gets one second.
-        self.processor.throttles.throttled(path, wait or 1.0)
+        self.processor.throttles.throttled(entry.key, wait or 1.0)
         with self.lock:
-            self.throttles[path] += 1
-            again = self.throttles[path] < MAX_THROTTLES
+            self.throttles[entry.key] += 1
+            again = self.throttles[entry.key] < MAX_THROTTLES
         if again:
-            self.put_back(path)
+            self.put_back(entry)
         else:
             self.result.more = True  # not all that was due was done
         if now - self.last_progress > \

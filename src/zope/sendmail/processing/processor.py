@@ -1,88 +1,78 @@
 """One pass over a mail queue: claim, send, and dispose of each message.
 
-`QueueProcessor.process` takes the oldest messages due (all of ``new/``,
-and what in ``cur/`` has reached its retry time), oldest first, and sends
-them over one SMTP connection, or more as its `RelaySchedule` allows (up
-to ``connections``, while the backlog justifies them and the relay takes
-them), each carrying up to ``max_messages``, at the schedule's pace.  Each
-message is claimed first (`claim`), so processors in any number of threads
-and processes can share a queue; `Disposition` then disposes of it by the
-outcome.  No message is blamed for the relay's conditions: a connection
-turned away lowers the concurrency (the pass goes on while one connection
-works); "too fast" slows the pace and puts the message back at the front
-of the pass's to-do list, to be sent after the pause and at most a few
-times in a pass (then a later pass sends it; deferred as a temporary
-failure only once throttled for ``throttle_patience`` seconds); an
-unreachable relay, refused settings or a used-up quota stop the pass,
-which says so in its result.  A reply about one recipient (greylisting,
-a full mailbox) is that recipient's: it is retried with backoff, and the
-pass goes on.  The relay's recipient cap, once learnt, is kept in the
-schedule and given to every connection.
+`QueueProcessor.process` asks its store (an `IQueueStore`) for the oldest
+messages due, oldest first, and sends them over one SMTP connection, or
+more as its `RelaySchedule` allows (up to ``connections``, while the
+backlog justifies them and the relay takes them), each carrying up to
+``max_messages``, at the schedule's pace.  Each message is claimed first
+(`IQueueStore.claim`), so processors in any number of threads, processes
+and hosts can share a queue; `Disposition` then disposes of it by the
+outcome.  The processor knows nothing of how the store keeps messages.
+
+No message is blamed for the relay's conditions: a connection turned away
+lowers the concurrency (the pass goes on while one connection works); "too
+fast" slows the pace and puts the message back at the front of the pass's
+to-do list, to be sent after the pause and at most a few times in a pass
+(then a later pass sends it; deferred as a temporary failure only once
+throttled for ``throttle_patience`` seconds); an unreachable relay,
+refused settings or a used-up quota stop the pass, which says so in its
+result.  A reply about one recipient (greylisting, a full mailbox) is that
+recipient's: it is retried with backoff, and the pass goes on.  The
+relay's recipient cap, once learnt, is kept in the schedule and given to
+every connection.
 """
-import heapq
 import logging
-import os
 import threading
 import time
 
-from zope.sendmail.stores.maildir.claim import claim as claim_message
-from zope.sendmail.smtp.single import SingleMessageConnection
-from zope.sendmail.processing.disposition import RELAY_CONDITIONS
-from zope.sendmail.processing.disposition import Disposition
 from zope.sendmail.events import dispatch
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.interfaces import MailerConfigurationError
-from zope.sendmail.stores.maildir.names import queued_order
-from zope.sendmail.stores.maildir.notices import Notices
-from zope.sendmail.stores.maildir.notices import skip_odd
-from zope.sendmail.processing.passes import Pass
-from zope.sendmail.processing.passes import PassResult
-from zope.sendmail.processing.passes import Throttles
 from zope.sendmail.interfaces import QuotaExceededError
 from zope.sendmail.interfaces import RelayBusyError
 from zope.sendmail.interfaces import ThrottledError
+from zope.sendmail.processing.disposition import RELAY_CONDITIONS
+from zope.sendmail.processing.disposition import Disposition
+from zope.sendmail.processing.passes import Pass
+from zope.sendmail.processing.passes import PassResult
+from zope.sendmail.processing.passes import Throttles
 from zope.sendmail.processing.retry import RetryPolicy
 from zope.sendmail.processing.scheduling import RelaySchedule
+from zope.sendmail.smtp.single import SingleMessageConnection
+from zope.sendmail.stores import open_store
 
 
 log = logging.getLogger(__name__)
 
 
-def _mtime(entry):
-    try:
-        return entry.stat(follow_symlinks=False).st_mtime
-    except FileNotFoundError:
-        return 0.0  # sent by another processor meanwhile: order is moot
-
-
 class QueueProcessor:
-    """Sends the messages of *maildir* (an `IMaildir`) through *mailer*.
+    """Sends the messages of *store* (an `IQueueStore`, or what
+    `open_store` opens: a path, a Maildir folder) through *mailer*.
 
     *connections* and *max_rate* bound the connections and the pace (see
     `RelaySchedule`; or pass a *schedule*, an `IRelaySchedule`, kept
     across passes); *max_messages* the messages per connection.  *retry*
     is a `RetryPolicy`; *notify* receives the events (by default the
-    `events` dispatcher, outside this thread's transaction); *clock* tells
-    the time.  *may_send*, when given, is asked before each message
-    (`IProcessorLease.may_send`); *stale_after* is `claim`'s."""
+    `events` dispatcher, outside this thread's transaction).  *may_send*,
+    the store's by default, is asked before each message.  The store's
+    housekeeping is done at the first pass, then every *housekeeping*
+    seconds."""
 
-    def __init__(self, mailer, maildir, connections=8, max_messages=100,
-                 retry=None, notify=dispatch, clock=time.time,
-                 may_send=None, stale_after=None, max_rate=None,
-                 schedule=None):
+    def __init__(self, mailer, store, connections=8, max_messages=100,
+                 retry=None, notify=dispatch, may_send=None, max_rate=None,
+                 schedule=None, housekeeping=3600.0):
         if connections < 1 or max_messages < 1:
             raise ValueError('connections and max_messages must be >= 1')
         self.mailer = mailer
-        self.maildir = maildir
+        self.store = open_store(store)
         self.connections = connections
         self.max_messages = max_messages
         self.schedule = schedule or RelaySchedule(connections, max_rate)
         self.disposition = Disposition(retry or RetryPolicy(), notify,
-                                       clock)
-        self.clock = clock
-        self.may_send = may_send
-        self.stale_after = stale_after
-        self.notices = Notices(log)  # what was said of odd entries
+                                       self.store.now)
+        self.may_send = may_send or self.store.may_send
+        self.housekeeping = housekeeping
+        self._last_housekeeping = None
         self.stopping = threading.Event()
         self.throttles = Throttles()
 
@@ -98,63 +88,35 @@ class QueueProcessor:
         self.disposition.notify = notify
 
     def __repr__(self):
-        return f'<QueueProcessor {self.maildir.path!r} via {self.mailer!r}>'
+        return f'<QueueProcessor {self.store.name!r} via {self.mailer!r}>'
 
     def due(self, result, limit=None):
-        """The paths of the (at most *limit*) oldest messages due now; only
-        *limit* are held, and ``result.more`` says if more were due."""
-        now = self.clock()
-        count = 0
-        present = set()
+        """The entries of the (at most *limit*) oldest messages due now;
+        ``result.more`` says if more were due, ``result.next_due`` when
+        the next deferred one falls due."""
+        due = self.store.due(limit)
+        result.more, result.next_due = due.more, due.next_due
+        return due.entries
 
-        def candidates():
-            nonlocal count
-            for sub in ('new', 'cur'):
-                directory = os.path.join(self.maildir.path, sub)
-                try:
-                    entries = os.scandir(directory)
-                except FileNotFoundError:
-                    continue  # removed by an operator; nothing to send
-                with entries:
-                    for entry in entries:
-                        if entry.name.startswith('.'):
-                            continue
-                        present.add(entry.path)
-                        if skip_odd(self.notices, self.maildir.path, sub,
-                                    entry):
-                            continue
-                        if sub == 'cur' and not self._is_due(entry, now,
-                                                             result):
-                            continue
-                        count += 1
-                        yield queued_order(entry.name,
-                                           lambda: _mtime(entry)), entry.path
-
-        if limit is None:
-            chosen = sorted(candidates())
-        else:
-            chosen = heapq.nsmallest(limit, candidates())
-        result.more = count > len(chosen)
-        self.notices.retain(present)
-        return [path for key, path in chosen]
-
-    @staticmethod
-    def _is_due(entry, now, result):
-        try:
-            due_at = entry.stat(follow_symlinks=False).st_mtime
-        except FileNotFoundError:
-            return False  # sent by another processor meanwhile
-        if due_at <= now:
-            return True
-        if result.next_due is None or due_at < result.next_due:
-            result.next_due = due_at
-        return False
+    def _tidy(self):
+        now = time.monotonic()
+        if self._last_housekeeping is None or \
+                now - self._last_housekeeping >= self.housekeeping:
+            self._last_housekeeping = now
+            self.store.housekeeping()
 
     def process(self):
-        """Run one pass; return a `PassResult`.  Never raises for a
-        message's sake; stops early when `stopping` is set."""
+        """Run one pass (after the store's housekeeping, when it is due);
+        return a `PassResult`.  Never raises for a message's sake; stops
+        early when `stopping` is set.  A processor that may not work on
+        the queue now (another holds its lease) is a standby: it sends
+        nothing, and its result says so."""
         result = PassResult()
-        self.throttles.prune()
+        if not self.store.acquire():
+            result.standby = True
+            return result
+        self._tidy()
+        self.throttles.prune(self.store)
         # What the connections carry; the rest waits for the next pass.
         todo = self.due(result, self.connections * self.max_messages)
         if todo and self.schedule.may_open(len(todo)):
@@ -180,13 +142,13 @@ class QueueProcessor:
                 run.grow()
                 # The message first: a connection with nothing left to
                 # send takes no turn in the pace (and holds up no pass).
-                path = run.take()
-                if path is None:
+                entry = run.take()
+                if entry is None:
                     break
-                if not (self._wait_turn() and run.wait_throttled(path)):
-                    run.put_back(path)  # stopping: it was not tried
+                if not (self._wait_turn() and run.wait_throttled(entry)):
+                    run.put_back(entry)  # stopping: it was not tried
                     break
-                outcome = self._attempt(run, path, connection)
+                outcome = self._attempt(run, entry, connection)
                 if outcome is None:
                     break  # the connection is lost; the message waits
                 sent += outcome != 'busy'
@@ -218,7 +180,7 @@ class QueueProcessor:
             else:
                 run.result.counts['turned away'] += 1
                 log.info('queue %s: a connection more than %s takes: %s',
-                         self.maildir.path, self.mailer, e)
+                         self.store.name, self.mailer, e)
             return None
         except MailDeliveryError as e:
             self.schedule.failed()
@@ -226,14 +188,14 @@ class QueueProcessor:
                 self._stop_pass(run.result, e)
             else:
                 log.warning('queue %s: another connection failed: %s',
-                            self.maildir.path, e)
+                            self.store.name, e)
             return None
         except Exception as e:
             # A bug, not the relay nor any message: stop the pass, so that
             # the thread backs off instead of trying again at once.
             self.schedule.failed()
             log.exception('queue %s: unexpected error connecting through'
-                          ' %r', self.maildir.path, self.mailer)
+                          ' %r', self.store.name, self.mailer)
             self._stop_pass(run.result, e)
             return None
         except BaseException:
@@ -246,49 +208,48 @@ class QueueProcessor:
             connection.max_recipients = self.schedule.max_recipients
         return connection
 
-    def _attempt(self, run, path, connection):
-        """Claim and send the message at *path*; its outcome, or None when
+    def _attempt(self, run, entry, connection):
+        """Claim and send the message of *entry*; its outcome, or None when
         the connection was lost."""
         try:
-            claim = claim_message(path, self.stale_after, self.notices)
-            if claim is not None and not claim.due(self.clock()):
-                claim = claim.release()
+            claimed = self.store.claim(entry)
         except Exception:  # a bug: the thread must live on
-            log.exception('unexpected error claiming %s', path)
-            claim = None
-        if claim is None:
+            log.exception('unexpected error claiming %s', entry.location)
+            claimed = None
+        if claimed is None:
             run.result.counts['busy'] += 1
             return 'busy'
         try:
-            outcome = self.disposition.deliver(claim, connection,
-                                               patient=run.patient(path))
+            outcome = self.disposition.deliver(claimed, connection,
+                                               patient=run.patient(entry))
         except ThrottledError as e:
             # Too fast: the same message again, later, slower; no attempt
             # is counted against it (unless it waited too long: patient).
             # The pace first, so that no connection sends it before that.
-            run.throttled(path, e, self.schedule.throttled())
+            run.throttled(entry, e, self.schedule.throttled())
             return 'throttled'
         except RelayBusyError as e:
             # Reconnecting (the relay had closed the connection) was
             # turned away: the message is not to blame.
-            run.put_back(path)
-            log.info('queue %s: %s', self.maildir.path, e)
+            run.put_back(entry)
+            log.info('queue %s: %s', self.store.name, e)
             return None
         except RELAY_CONDITIONS as e:
             # Refused settings, a used-up quota: no message is to blame,
             # and the others would fail the same way.
-            run.put_back(path)
+            run.put_back(entry)
             self._stop_pass(run.result, e)
             return None
         except Exception as e:
             # Stop no other message, nor come back every pass.
-            log.exception('unexpected error processing %s', path)
-            outcome = self.disposition.defer(claim, claim.name, claim.path,
+            log.exception('unexpected error processing %s', entry.location)
+            outcome = self.disposition.defer(claimed, claimed.name,
+                                             claimed.location,
                                              f'unexpected error: {e!r}')
         finally:
-            claim.release()
+            claimed.release()
             self.schedule.capped(getattr(connection, 'max_recipients', None))
-        self.throttles.forget(path)
+        self.throttles.forget(entry.key)
         run.result.counts[outcome] += 1
         run.progress()
         self.schedule.sent()
@@ -303,5 +264,5 @@ class QueueProcessor:
                 'relay throttling' if isinstance(error, ThrottledError) \
                 else 'relay unavailable' if isinstance(
                     error, MailDeliveryError) else 'unexpected error'
-            log.error('queue %s: %s, pass stopped: %s', self.maildir.path,
+            log.error('queue %s: %s, pass stopped: %s', self.store.name,
                       kind, error)

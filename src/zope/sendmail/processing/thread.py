@@ -2,10 +2,10 @@
 
 `QueueProcessorThread` repeats `QueueProcessor.process` (one pass over the
 queue) every ``interval`` seconds, sooner when a deferred message falls due,
-at once when a `QueuedMailDelivery` of this process commits to its queue
-(`wake`), and less often, with exponential backoff, while the relay is
-unreachable or refuses the mailer's settings.  ``stop()`` wakes it, lets
-the messages in flight finish and joins it.
+at once when its store's waiter is woken (a `QueuedMailDelivery` of this
+process committed to the queue), and less often, with exponential backoff,
+while the relay is unreachable or refuses the mailer's settings.
+``stop()`` wakes it, lets the messages in flight finish and joins it.
 """
 import logging
 import os
@@ -16,14 +16,10 @@ import weakref
 from zope.interface import implementer
 
 from zope.sendmail.interfaces import IMailQueueProcessor
-from zope.sendmail.stores.maildir.lease import ProcessorLease
-from zope.sendmail.stores.maildir.leasefile import check_settings
-from zope.sendmail.stores.maildir.folder import Maildir
-from zope.sendmail.stores.maildir.netfs import file_system
-from zope.sendmail.stores.maildir.orphans import remove_orphans
-from zope.sendmail.processing.passes import PassResult
 from zope.sendmail.processing.processor import QueueProcessor
 from zope.sendmail.processing.retry import RetryPolicy
+from zope.sendmail.stores import check_options
+from zope.sendmail.stores import open_store
 
 
 log = logging.getLogger(__name__)
@@ -45,18 +41,19 @@ def wake(queue_path):
 
 @implementer(IMailQueueProcessor)
 class QueueProcessorThread(threading.Thread):
-    """Processes the queue *maildir* (or the one at *queuePath*) through
-    *mailer*, in a daemon thread.
+    """Processes the queue at *queuePath* (or the Maildir folder *maildir*)
+    through *mailer*, in a daemon thread.
 
     *retry*, *connections*, *max_messages* and *max_rate* configure the
     passes (see `QueueProcessor`); the processor keeps what it learns of
     the relay's limits (its `RelaySchedule`) from pass to pass.
-    *housekeeping* is how often, in seconds, stale files are cleaned up.
-    *lease* (``'auto'``, ``'on'`` or ``'off'``) says
-    whether this processor sends only while it holds the queue's
-    `ProcessorLease` (``'auto'``: on a network file system), with
-    *lease_timeout*, *lease_renew* and *lease_margin*; a standby waits.
-    *shared_group* is `Maildir`'s, for the queue at *queuePath*.
+    *housekeeping* is how often, in seconds, the store is tidied.  *lease*
+    (``'auto'``, ``'on'`` or ``'off'``) says whether this processor sends
+    only while it holds the queue's processor lease (``'auto'``: on a
+    network file system), with *lease_timeout*, *lease_renew* and
+    *lease_margin*; a standby waits.  *shared_group* accepts a queue its
+    group may write to.  These are the store's settings: the store
+    (`store`, opened by `zope.sendmail.stores.open_store`) decides.
     """
 
     def __init__(self, interval=3.0, mailer=None, queuePath=None,
@@ -73,6 +70,13 @@ class QueueProcessorThread(threading.Thread):
         self.mailer = mailer
         self.maildir = maildir
         self.shared_group = shared_group
+        self.store_options = {'lease': lease, 'lease_timeout': lease_timeout,
+                              'lease_renew': lease_renew,
+                              'lease_margin': lease_margin}
+        check_options(**self.store_options)
+        self.lease_settings = {'timeout': lease_timeout,
+                               'renew': lease_renew, 'margin': lease_margin}
+        self._store = None
         if queuePath is not None:
             self.setQueuePath(queuePath)
         self.retry = retry or RetryPolicy(interval)
@@ -80,23 +84,14 @@ class QueueProcessorThread(threading.Thread):
         self.max_messages = max_messages
         self.max_rate = max_rate
         self.housekeeping = housekeeping
-        self.lease_mode = {True: 'on', False: 'off', None: 'auto'}.get(
-            lease, lease)
-        if self.lease_mode not in ('auto', 'on', 'off'):
-            raise ValueError(f'lease must be auto, on or off, not {lease!r}')
-        check_settings(lease_timeout, lease_renew, lease_margin)
-        self.lease_settings = {'timeout': lease_timeout,
-                               'renew': lease_renew, 'margin': lease_margin}
-        self.lease = None  # the queue's ProcessorLease, when one is used
-        self._last_housekeeping = None
         self._processor = None
-        self._wakeup = threading.Event()
+        self._waiter = None  # the store's, once started
         self._stopping = threading.Event()
         self._realpath = None
 
     def __repr__(self):
-        path = self.maildir.path if self.maildir is not None else None
-        return f'<QueueProcessorThread {path!r} every {self.interval:g} s>'
+        return f'<QueueProcessorThread {self.queuePath!r} every' \
+               f' {self.interval:g} s>'
 
     # 7.3's setters, kept for its users.
 
@@ -104,71 +99,79 @@ class QueueProcessorThread(threading.Thread):
         self.mailer = mailer
 
     def setQueuePath(self, path):
-        self.maildir = Maildir(path, create=True,
-                               shared_group=getattr(self, 'shared_group',
-                                                    False))
+        store = open_store(path, shared_group=getattr(
+            self, 'shared_group', False), **self._options())
+        self.maildir = getattr(store, 'maildir', None)
+        self._set_store(store)
 
     def setMaildir(self, maildir):
         self.maildir = maildir
 
+    def _options(self):
+        # A subclass of 7.3's kind may not call __init__.
+        return getattr(self, 'store_options', {})
+
+    def _set_store(self, store):
+        old, self._store = getattr(self, '_store', None), store
+        if old is not None and old is not store:
+            old.close()  # its lease, if it held one
+
+    @property
+    def store(self):
+        """The `IQueueStore` this thread processes (None until it has a
+        queue): the queue at ``queuePath``, or the folder given to
+        ``setMaildir`` (or assigned to ``maildir``, as 7.3 allowed),
+        whose own listing then says what the queue holds."""
+        store = getattr(self, '_store', None)
+        if self.maildir is not None and (
+                store is None or getattr(store, 'maildir', None) is not
+                self.maildir):
+            store = open_store(self.maildir, **self._options())
+            self._set_store(store)
+        return store
+
     @property
     def queuePath(self):
-        return self.maildir.path if self.maildir is not None else None
+        store = self.store
+        return None if store is None else getattr(store, 'path', store.name)
 
     @property
     def pollingInterval(self):
         return int(self.interval * 1000)
 
     @property
+    def lease(self):
+        """The store's processor lease, when it uses one, else None."""
+        return getattr(self.store, 'lease', None)
+
+    @property
     def processor(self):
         """The `QueueProcessor` doing the passes, for the current mailer
-        and maildir."""
-        if self.mailer is None or self.maildir is None:
+        and store."""
+        store = self.store
+        if self.mailer is None or store is None:
             raise ValueError(f'{self!r} needs a mailer and a queue'
                              f' (setMailer, setQueuePath) before it can run')
         processor = self._processor
         if processor is None or processor.mailer is not self.mailer \
-                or processor.maildir is not self.maildir:
-            fs = file_system(self.maildir.path)
-            network = fs is not None and fs.network
-            if self.lease_mode == 'on' or network and self.lease_mode == \
-                    'auto':
-                if self.lease is None or \
-                        self.lease.queue_path != self.maildir.path:
-                    self.lease = ProcessorLease(self.maildir.path,
-                                                **self.lease_settings)
-                    self.lease.on_acquire = self.wake
+                or processor.store is not store:
             processor = self._processor = QueueProcessor(
-                self.mailer, self.maildir, connections=self.connections,
+                self.mailer, store, connections=self.connections,
                 max_messages=self.max_messages, retry=self.retry,
-                may_send=self.lease.may_send if self.lease else None,
-                stale_after=self.lease_settings['timeout'] if network
-                else None, max_rate=self.max_rate)
+                max_rate=self.max_rate, housekeeping=self.housekeeping)
             processor.stopping = self._stopping
         return processor
 
     def process_once(self):
-        """One pass (after the housekeeping, when it is due); returns the
-        pass's `PassResult`.  The console program and tests call this."""
-        processor = self.processor
-        if self.lease is not None:
-            self.lease.start()
-            if not self.lease.acquire():
-                result = PassResult()
-                result.standby = True
-                return result
-        now = time.time()
-        if self._last_housekeeping is None or \
-                now - self._last_housekeeping >= self.housekeeping:
-            self._last_housekeeping = now
-            self.maildir.cleanup(now=now)
-            for sub in ('new', 'cur'):
-                remove_orphans(os.path.join(self.maildir.path, sub), now=now)
-        return processor.process()
+        """One pass (after the store's housekeeping, when it is due);
+        returns the pass's `PassResult`.  The console program and tests
+        call this."""
+        return self.processor.process()
 
     def start(self):
         self.processor  # fail here, in the caller, if not configured
-        self._realpath = os.path.realpath(self.maildir.path)
+        self._waiter = self.store.waiter()
+        self._realpath = self.store.key
         with _threads_lock:
             _threads.add(self)
         super().start()
@@ -179,6 +182,14 @@ class QueueProcessorThread(threading.Thread):
         if not forever:
             self.process_once()
             return
+        try:
+            self._loop()
+        finally:
+            with _threads_lock:
+                _threads.discard(self)
+            self._waiter.close()
+
+    def _loop(self):
         failures = 0
         while not self._stopping.is_set():
             try:
@@ -189,7 +200,7 @@ class QueueProcessorThread(threading.Thread):
                 log.exception('%r: pass failed', self)
                 result = None
             if result is not None and result.standby:
-                failures = 0  # the lease's heartbeat wakes us when won
+                failures = 0  # the store wakes us when we may work
                 self._pause(self.interval, wakeable=True)
             elif result is None or result.error is not None:
                 failures += 1
@@ -198,38 +209,39 @@ class QueueProcessorThread(threading.Thread):
                 failures = 0
                 delay = 0.0 if result.more else self.interval
                 if result.next_due is not None:
-                    delay = min(delay, max(0.0, result.next_due - time.time()))
+                    delay = min(delay, max(
+                        0.0, result.next_due - self.store.now()))
                 self._pause(delay, wakeable=True)
-        with _threads_lock:
-            _threads.discard(self)
 
     def _pause(self, delay, wakeable):
-        """Wait *delay* seconds; a commit (`wake`) ends the wait early
-        unless the relay is in trouble, so that commits do not hammer it."""
+        """Wait *delay* seconds; a commit (the store's waiter) ends the
+        wait early unless the relay is in trouble, so that commits do not
+        hammer it."""
         deadline = time.monotonic() + delay
         while not self._stopping.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            woken = self._wakeup.wait(left)
-            self._wakeup.clear()
-            if woken and wakeable:
+            if self._waiter.wait(left) and wakeable:
                 break
 
     def wake(self):
         """Start the next pass now (a message was queued)."""
-        self._wakeup.set()
+        waiter = self._waiter
+        if waiter is not None:
+            waiter.wake()
 
     def stop(self, timeout=None):
         """Stop the thread: no new message is started, the ones being sent
         finish.  Waits for it at most *timeout* seconds (None: as long as
         that takes); returns whether it has stopped."""
         self._stopping.set()
-        self._wakeup.set()
+        self.wake()
         if self.is_alive():
             self.join(timeout)
         with _threads_lock:
             _threads.discard(self)
-        if self.lease is not None and not self.is_alive():
-            self.lease.stop(timeout)  # a standby may take over at once
+        store = getattr(self, '_store', None)
+        if store is not None and not self.is_alive():
+            store.close(timeout)  # a standby may take over at once
         return not self.is_alive()

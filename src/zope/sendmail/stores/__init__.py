@@ -62,3 +62,10 @@ def open_store(queue, *, create=True, must_exist=False, shared_group=False,
             return MaildirStore(None, path=queue, **options)
         return MaildirStore(factory(queue, **shared), **options)
     return MaildirStore(factory(queue, create=create, **shared), **options)
+
+
+def check_options(**options):
+    """Raise ValueError for store *options* (a processor's: the lease
+    settings) that no store could work with, before any queue is opened."""
+    from zope.sendmail.stores.maildir.store import check_options
+    check_options(**options)

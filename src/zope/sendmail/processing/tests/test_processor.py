@@ -168,8 +168,8 @@ class OutcomeTests(ProcessorTestBase):
         from zope.sendmail.processing.passes import PassResult
         self._queue(['bob@example.com'])
         processor = self._makeOne()
-        [path] = processor.due(PassResult())
-        os.unlink(path)
+        [entry] = processor.due(PassResult())
+        os.unlink(entry.key)
         result = processor.process()
         self.assertEqual(result.counts, {})
 

@@ -1,4 +1,4 @@
-"""Tests of the retry policy and the retry bookkeeping."""
+"""Tests of the retry policy."""
 import unittest
 
 
@@ -25,16 +25,3 @@ class RetryPolicyTests(unittest.TestCase):
         for kw in ({'first': 0}, {'factor': 0.5}, {'lifetime': -1}):
             with self.assertRaisesRegex(ValueError, 'retry settings'):
                 self._makeOne(**kw)
-
-    def test_state_round_trip_and_garbage(self):
-        from zope.sendmail.processing.retry import RetryState
-        state = RetryState.fresh('1700000000.M1P2.host', 5)
-        self.assertEqual(state.queued, 1700000000)
-        self.assertEqual(RetryState.fresh('odd-name', 5).queued, 5)
-        state.failed('451 later\nnext line', self._makeOne(first=10), 100)
-        again = RetryState.parse(state.format(), 'x', 0)
-        self.assertEqual((again.attempts, again.queued, again.next_attempt,
-                          again.last_error),
-                         (1, 1700000000, 110, '451 later next line'))
-        junk = RetryState.parse(b'attempts: many\n\xff\nqueued', 'x', 7)
-        self.assertEqual((junk.attempts, junk.queued), (0, 7))

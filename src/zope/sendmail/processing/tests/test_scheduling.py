@@ -219,11 +219,20 @@ class ThrottlesTests(unittest.TestCase):
         self.assertEqual((throttles.since('m'), len(throttles)), (None, 0))
 
     def test_prune_forgets_messages_gone_from_the_queue(self):
+        import os
         import tempfile
+
+        from zope.sendmail.stores import open_store
         throttles = self._makeOne()
-        with tempfile.NamedTemporaryFile() as f:
-            throttles.throttled(f.name, 1.0)
-            throttles.throttled(f.name + '-gone', 1.0)
-            throttles.prune()
+        with tempfile.TemporaryDirectory() as tmp:
+            store = open_store(os.path.join(tmp, 'queue'))
+            item = store.add('m@example.com', 'a@example.com',
+                             ['b@example.com'], b'Subject: x\r\n\r\n')
+            store.vote([item])
+            store.finish([item])
+            [entry] = store.due().entries
+            throttles.throttled(entry.key, 1.0)
+            throttles.throttled(entry.key + '-gone', 1.0)
+            throttles.prune(store)
             self.assertEqual(len(throttles), 1)
-            self.assertIsNotNone(throttles.since(f.name))
+            self.assertIsNotNone(throttles.since(entry.key))

@@ -38,17 +38,19 @@ class ProcessorTestBase(unittest.TestCase):
         return QueueProcessor
 
     def _makeOne(self, mailer=None, **kw):
-        from zope.sendmail.stores.maildir.folder import Maildir
-        from zope.sendmail.smtp.mailer import SMTPMailer
         from zope.sendmail.processing.retry import RetryPolicy
+        from zope.sendmail.smtp.mailer import SMTPMailer
+        from zope.sendmail.stores import open_store
         server = self.layer.server
         if mailer is None:
             mailer = SMTPMailer(server.host, server.port, timeout=5)
         kw.setdefault('retry', RetryPolicy(first=60, factor=2, cap=600,
                                            lifetime=86400))
         kw.setdefault('notify', self.events.append)
-        kw.setdefault('clock', lambda: self.now)
-        return self._getTargetClass()(mailer, Maildir(self.queue, True), **kw)
+        # The store's clock is the one that decides.
+        store = open_store(self.queue, clock=kw.pop('clock',
+                                                    lambda: self.now))
+        return self._getTargetClass()(mailer, store, **kw)
 
     def _queue(self, *toaddrs_list, subject='test'):
         from zope.sendmail.delivery import QueuedMailDelivery
