@@ -1,10 +1,12 @@
-"""The two mail deliveries: queued (into a Maildir) and direct (over SMTP).
+"""The two mail deliveries: queued (into a queue store) and direct (over
+SMTP).
 
 ``send()`` checks its input, turns the message into bytes with CRLF line
 endings and a ``Message-Id``, and hands it to a batch joined to the current
 transaction through a `MailDataManager`.  A batch gathers everything one
 delivery sends in one transaction, so that the costly steps (a directory
 sync, an SMTP connection) happen once per transaction, not once per message.
+A queued delivery's batch writes through the queue's `IQueueStore`.
 """
 import logging
 
@@ -17,7 +19,6 @@ from zope.sendmail.datamanager import MailDataManager
 from zope.sendmail.display import printable
 from zope.sendmail.addresses import check_address
 from zope.sendmail.addresses import check_recipients
-from zope.sendmail.stores.maildir.envelope import format_envelope
 from zope.sendmail.events import MailErrorEvent
 from zope.sendmail.events import MailSentEvent
 from zope.sendmail.events import dispatch
@@ -25,13 +26,12 @@ from zope.sendmail.smtp.single import SingleMessageConnection
 from zope.sendmail.interfaces import IDirectMailDelivery
 from zope.sendmail.interfaces import IQueuedMailDelivery
 from zope.sendmail.interfaces import MailDeliveryError
+from zope.sendmail.stores import open_store
 from zope.sendmail.stores.maildir.folder import Maildir
-from zope.sendmail.stores.maildir.folder import sync_all
 from zope.sendmail.message import make_message_id
 from zope.sendmail.message import prepare_message
 from zope.sendmail.processing.thread import \
     QueueProcessorThread  # noqa: F401 (7.3 API)
-from zope.sendmail.processing.thread import wake
 from zope.sendmail.display import shortlist
 
 # The other names 7.3's delivery module imported, for code that imports
@@ -222,24 +222,24 @@ class DirectBatch:
 
 @implementer(IQueuedMailDelivery)
 class QueuedMailDelivery(AbstractMailDelivery):
-    """Writes messages into the Maildir queue at *queuePath*; see
+    """Writes messages into the queue at *queuePath*; see
     `IQueuedMailDelivery`.
 
     With *durable* (the default) a committed message survives a crash or a
     power loss.  ``durable=False`` skips the syncs: faster, but a crash
     shortly after a commit may lose or truncate queued mail.
-    *maildir_factory* (an `IMaildirFactory`) opens the queue, with
-    *shared_group* when true (a queue its group may write to).
+    *maildir_factory* (an `IMaildirFactory`) opens the queue's Maildir,
+    with *shared_group* when true (a queue its group may write to).
     """
 
     def __init__(self, queuePath, transaction_manager=None, durable=True,
                  maildir_factory=Maildir, shared_group=False):
         super().__init__(transaction_manager)
         self._queuePath = queuePath
-        self.durable = durable
+        self._durable = durable
         self.maildir_factory = maildir_factory
         self.shared_group = shared_group
-        self._maildir = None
+        self._store = None
 
     queuePath = property(lambda self: self._queuePath)
 
@@ -247,74 +247,57 @@ class QueuedMailDelivery(AbstractMailDelivery):
         return f'<QueuedMailDelivery {self.queuePath!r}>'
 
     @property
+    def store(self):
+        """The queue's `IQueueStore`, opened (the queue made, if missing)
+        when first used."""
+        if self._store is None:
+            self._store = open_store(
+                self.queuePath, create=True, shared_group=self.shared_group,
+                maildir_factory=self.maildir_factory, durable=self.durable)
+        return self._store
+
+    @property
     def maildir(self):
-        if self._maildir is None:
-            # 7.3's factories take no such keyword: given only when set.
-            shared = {'shared_group': True} if self.shared_group else {}
-            self._maildir = self.maildir_factory(self.queuePath, create=True,
-                                                 **shared)
-        return self._maildir
+        """The queue's Maildir folder, as *maildir_factory* made it."""
+        return self.store.maildir
+
+    @property
+    def durable(self):
+        return self._durable
+
+    @durable.setter
+    def durable(self, durable):
+        self._durable = durable
+        if self._store is not None:
+            self._store.durable = durable
 
     def createItem(self, message_id, fromaddr, toaddrs, message):
-        writer = self.maildir.newMessage()
-        try:
-            # Two writes, not one of the two joined: no copy of a big
-            # message.
-            writer.write(format_envelope(fromaddr, toaddrs))
-            writer.write(message)
-            writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-        return (message_id, writer)
+        return self.store.add(message_id, fromaddr, toaddrs, message)
 
     def discardItem(self, item):
-        item[1].abort()
+        self.store.discard([item])
 
     def createBatch(self):
-        return QueuedBatch(self.maildir, self.durable)
+        return QueuedBatch(self.store)
 
 
 class QueuedBatch:
-    """Moves one transaction's messages into the queue."""
+    """Commits one transaction's messages to the queue's store: durable at
+    the vote, visible to processors (and waking them) at the finish."""
 
-    def __init__(self, maildir, durable):
-        self.maildir = maildir
-        self.durable = durable
+    def __init__(self, store):
+        self.store = store
 
     def __repr__(self):
-        return f'<QueuedBatch {self.maildir.path!r}>'
+        return f'<QueuedBatch {self.store.name!r}>'
 
     def vote(self, items):
-        if self.durable:
-            sync_all([writer for message_id, writer in items])
+        self.store.vote(items)
 
     def finish(self, items):
-        for message_id, writer in items:
-            try:
-                writer.commit()
-            except OSError as e:
-                # Cannot raise after commit; the file is still in tmp/,
-                # where an operator can find it by this log line.
-                log.error('message %s committed but not queued: cannot move'
-                          ' %s into new/: %s', message_id, writer.path, e)
-            else:
-                if getattr(writer, 'replaced', None):  # tampered with
-                    log.error('message %s: %s', message_id, writer.replaced)
-                log.debug('message %s queued as %s', message_id,
-                          writer.final_path)
-        if self.durable and items:
-            try:
-                self.maildir.sync_new()
-            except OSError as e:
-                log.error('cannot sync %s/new: %s; the last messages may be'
-                          ' lost in a power failure', self.maildir.path, e)
+        self.store.finish(items)
         if items:
-            # A processor thread of this process sends them now rather
-            # than at its next poll.
-            wake(self.maildir.path)
-            startup.committed(self.maildir.path)
+            startup.committed(self.store.name)
 
     def discard(self, items):
-        for message_id, writer in items:
-            writer.abort()
+        self.store.discard(items)

@@ -175,7 +175,9 @@ class QueuedMailDeliveryTests(unittest.TestCase):
 
     def test_tpc_finish_failure_is_logged_not_raised(self):
         from zope.testing.loggingsupport import InstalledHandler
-        handler = InstalledHandler('zope.sendmail.delivery')
+        # What becomes of the queue's files, its store says.
+        handler = InstalledHandler('zope.sendmail.delivery',
+                                   'zope.sendmail.stores.maildir.store')
         self.addCleanup(handler.uninstall)
         delivery = self._makeOne()
         message_id = delivery.send('a@x.org', ['b@x.org'], b'S: x\n\n')
