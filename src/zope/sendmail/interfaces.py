@@ -1053,10 +1053,10 @@ class IQueueProcessorRegistration(Interface):
     """A queue whose processor thread is to start when the application
     starts.
 
-    Registered as a utility named after the real path of the queue
-    directory, in the component registry in force when the configuration
-    runs, by the actions of ``<mail:queuedDelivery
-    processorThread="true">`` (through
+    Registered as a utility named after the key of its queue
+    (`IQueueStore.key`: the real path of a Maildir directory), in the
+    component registry in force when the configuration runs, by the
+    actions of ``<mail:queuedDelivery processorThread="true">`` (through
     `zope.sendmail.startup.register_queue`).  It therefore lives and dies
     with that registry: a test's cleanup or a popped test layer takes it
     away, and a registry whose ``__bases__`` hold it sees it, as it sees
@@ -1064,7 +1064,8 @@ class IQueueProcessorRegistration(Interface):
 
     Read by `zope.sendmail.startup.start_processor_threads` when the
     application starts (``IDatabaseOpenedWithRoot``,
-    ``IProcessStarting``), which starts one thread per queue directory
+    ``IProcessStarting``), which starts one thread per queue that has
+    none running in this process (`zope.sendmail.processing.registry`)
     for the registrations of the registry in force then, and by
     `zope.sendmail.startup.committed`.
 

@@ -14,14 +14,16 @@ logged and the others start; the notification never raises.  The
 directive's actions register that subscriber (`register_subscribers`,
 once, whatever else the site includes), so a site including only
 ``meta.zcml`` sends too.  Mail committed to a registered queue whose
-thread was never started is logged once (`committed`).  The threads are
-process state, kept here: they are stopped at interpreter exit, and by
-``zope.testing.cleanup`` (which also resets the registry), so that one
-test's thread never runs into the next.
+thread was never started is logged once (`committed`).  The threads
+running in this process are in one registry,
+`zope.sendmail.processing.registry`: a queue that has a thread running
+there gets no other; they are stopped at interpreter exit, and by
+``zope.testing.cleanup`` (which also resets the component registry), so
+that one test's thread never runs into the next.  Queues are known by
+their key (`zope.sendmail.stores.queue_key`: a directory's real path).
 """
 import atexit
 import logging
-import os
 import threading
 
 from zope.component import getSiteManager
@@ -30,17 +32,18 @@ from zope.processlifetime import IDatabaseOpenedWithRoot
 from zope.processlifetime import IProcessStarting
 
 from zope.sendmail.interfaces import IMailer
-from zope.sendmail.processing.thread import QueueProcessorThread
 from zope.sendmail.interfaces import IQueueProcessorRegistration
+from zope.sendmail.processing import registry
+from zope.sendmail.processing.thread import QueueProcessorThread
+from zope.sendmail.stores import queue_key
 
 
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_threads = {}   # real path of the queue -> running QueueProcessorThread
-_started = set()  # real paths of the queues whose thread was ever started
-_failed = {}      # real path -> why its thread could not start, last time
-_warned = set()   # real paths of the queues `committed` warned about
+_started = set()  # keys of the queues whose thread was ever started here
+_failed = {}      # key -> why its thread could not start, last time
+_warned = set()   # keys of the queues `committed` warned about
 STARTUP_EVENTS = (IDatabaseOpenedWithRoot, IProcessStarting)
 
 
@@ -70,12 +73,12 @@ def register_queue(queue_path, mailer, **options):
     """
     getSiteManager().registerUtility(
         QueueProcessorRegistration(queue_path, mailer, options),
-        IQueueProcessorRegistration, os.path.realpath(queue_path))
+        IQueueProcessorRegistration, queue_key(queue_path))
 
 
 def registrations():
     """The `IQueueProcessorRegistration` utilities of the registry in force
-    (its bases' included), by the real path of their queue."""
+    (its bases' included), by the key of their queue."""
     return dict(getSiteManager().getUtilitiesFor(IQueueProcessorRegistration))
 
 
@@ -86,9 +89,8 @@ def registered_queues():
 
 
 def running_threads():
-    """The processor threads started here, by queue path."""
-    with _lock:
-        return {thread.queuePath: thread for thread in _threads.values()}
+    """The processor threads running in this process, by queue path."""
+    return {thread.queuePath: thread for thread in registry.running()}
 
 
 def register_subscribers(info=''):
@@ -112,7 +114,7 @@ def committed(queue_path):
     """Mail was committed to *queue_path* (called by the queued delivery
     after the commit: never raises): log one WARNING if its thread is
     registered in the registry in force but was never started."""
-    key = os.path.realpath(queue_path)
+    key = queue_key(queue_path)
     with _lock:
         if key in _started or key in _warned:
             return
@@ -165,12 +167,10 @@ def start_processor_threads(event=None):
         return
     with _lock:
         for key, registration in queues:
-            thread = _threads.get(key)
-            if thread is not None and thread.is_alive():
+            if registry.running(key):
                 continue
             thread = _start(key, registration)
             if thread is not None:
-                _threads[key] = thread
                 _started.add(key)
                 _failed.pop(key, None)
 
@@ -209,11 +209,9 @@ def _start(key, registration):
 
 
 def stop_processor_threads(timeout=10):
-    """Stop the threads started here; each finishes the message it sends."""
-    with _lock:
-        threads = list(_threads.values())
-        _threads.clear()
-    for thread in threads:
+    """Stop the processor threads running in this process; each finishes
+    the messages it sends."""
+    for thread in registry.running():
         if not thread.stop(timeout):
             log.warning('queue processor of %s did not stop within %s s',
                         thread.queuePath, timeout)

@@ -8,14 +8,13 @@ while the relay is unreachable or refuses the mailer's settings.
 ``stop()`` wakes it, lets the messages in flight finish and joins it.
 """
 import logging
-import os
 import threading
 import time
-import weakref
 
 from zope.interface import implementer
 
 from zope.sendmail.interfaces import IMailQueueProcessor
+from zope.sendmail.processing import registry
 from zope.sendmail.processing.processor import QueueProcessor
 from zope.sendmail.processing.retry import RetryPolicy
 from zope.sendmail.stores import check_options
@@ -23,20 +22,6 @@ from zope.sendmail.stores import open_store
 
 
 log = logging.getLogger(__name__)
-
-_threads = weakref.WeakSet()
-_threads_lock = threading.Lock()
-
-
-def wake(queue_path):
-    """Wake the running processor threads of the queue at *queue_path*."""
-    if not _threads:
-        return  # no thread in this process: skip the path resolution
-    path = os.path.realpath(queue_path)
-    with _threads_lock:
-        threads = [t for t in _threads if t._realpath == path]
-    for thread in threads:
-        thread.wake()
 
 
 @implementer(IMailQueueProcessor)
@@ -87,7 +72,6 @@ class QueueProcessorThread(threading.Thread):
         self._processor = None
         self._waiter = None  # the store's, once started
         self._stopping = threading.Event()
-        self._realpath = None
 
     def __repr__(self):
         return f'<QueueProcessorThread {self.queuePath!r} every' \
@@ -171,10 +155,12 @@ class QueueProcessorThread(threading.Thread):
     def start(self):
         self.processor  # fail here, in the caller, if not configured
         self._waiter = self.store.waiter()
-        self._realpath = self.store.key
-        with _threads_lock:
-            _threads.add(self)
-        super().start()
+        registry.add(self, self.store.key)
+        try:
+            super().start()
+        except BaseException:
+            registry.discard(self)
+            raise
 
     def run(self, forever=True):
         """The thread's loop; ``run(forever=False)`` makes one pass in the
@@ -185,8 +171,7 @@ class QueueProcessorThread(threading.Thread):
         try:
             self._loop()
         finally:
-            with _threads_lock:
-                _threads.discard(self)
+            registry.discard(self)
             self._waiter.close()
 
     def _loop(self):
@@ -239,8 +224,8 @@ class QueueProcessorThread(threading.Thread):
         self.wake()
         if self.is_alive():
             self.join(timeout)
-        with _threads_lock:
-            _threads.discard(self)
+        if not self.is_alive():
+            registry.discard(self)
         store = getattr(self, '_store', None)
         if store is not None and not self.is_alive():
             store.close(timeout)  # a standby may take over at once
