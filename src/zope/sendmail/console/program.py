@@ -2,12 +2,13 @@
 
 This module owns `ConsoleApp`, which turns the settings read by
 `zope.sendmail.console.cmdline` into keyword arguments of the mailer
-(`SMTPMailer`) and of the processor (`QueueProcessorThread`) and runs one
-of the modes: once (passes until nothing due is left, then an exit status
-saying how it went, with a progress line on a terminal), daemon (the
-processor thread until SIGTERM or SIGINT), or an operator's operation of
+(`SMTPMailer`) and of the processor (`QueueProcessorThread`), opens the
+queue's store (`zope.sendmail.stores.open_store`) and runs one of the
+modes: once (passes until nothing due is left, then an exit status saying
+how it went, with a progress line on a terminal), daemon (the processor
+thread until SIGTERM or SIGINT), or an operator's operation of
 `zope.sendmail.console.queueops`; `zope.sendmail.console.output` says how
-it went.
+it went.  It uses the thread's public methods only.
 ``zope.sendmail.queue.run`` and ``ConsoleApp`` are 7.3's names for these.
 """
 import collections
@@ -30,11 +31,14 @@ from zope.sendmail.console.output import Progress
 from zope.sendmail.console.output import configure_logging
 from zope.sendmail.console.output import isatty
 from zope.sendmail.console.output import summary
+from zope.sendmail.events import dispatch
 from zope.sendmail.interfaces import MailerConfigurationError
-from zope.sendmail.smtp.mailer import SMTPMailer
+from zope.sendmail.interfaces import QueueError
 from zope.sendmail.options import mailer_arguments
 from zope.sendmail.options import processor_arguments
 from zope.sendmail.processing.thread import QueueProcessorThread
+from zope.sendmail.smtp.mailer import SMTPMailer
+from zope.sendmail.stores import open_store
 
 
 log = logging.getLogger(__name__)
@@ -68,7 +72,7 @@ class ConsoleApp:
         argv = list(sys.argv if argv is None else argv)
         self.script_name = argv[0] if argv else PROG
         self.verbose = verbose
-        self.settings = self.mailer = None
+        self.settings = self.mailer = self.store = None
         try:
             self._configure(argv[1:])
         except HelpShown as e:
@@ -101,10 +105,11 @@ class ConsoleApp:
             for warning in settings.warnings:
                 log.warning('%s', warning)
             try:
-                queueops.check_queue(
-                    settings.queue_path, create=settings.mode in PROCESSING,
-                    shared_group=settings.values.get('shared_group'))
-            except queueops.QueueError as e:
+                self.store = open_store(
+                    settings.queue_path, must_exist=True,
+                    create=settings.mode in PROCESSING,
+                    shared_group=bool(settings.values.get('shared_group')))
+            except QueueError as e:
                 return self._usage(str(e))
             except OSError as e:
                 return self._usage(f'cannot use the queue directory'
@@ -122,30 +127,30 @@ class ConsoleApp:
         print(f'{PROG}: error: {problem}', file=sys.stderr)
         return EX_USAGE
 
-    def _processor(self):
+    def _processor(self, progress=None):
+        # The progress line counts the events on their way to the
+        # dispatcher.
+        events = {} if progress is None else {
+            'notify': progress.wrap(dispatch)}
         return self.QueueProcessorKind(
             mailer=self.mailer, queuePath=self.queue_path,
-            **self.processor_options)
+            **self.processor_options, **events)
 
     def _once(self, progress):
-        thread = self._processor()
-        processor = thread.processor
-        if progress is not None:
-            processor.notify = progress.wrap(processor.notify)
+        thread = self._processor(progress)
         interrupted = []
 
         def interrupt(signum, frame):
             interrupted.append(signum)
-            processor.stopping.set()  # the messages being sent finish
+            thread.interrupt()  # the messages being sent finish
 
         total, error, standby = collections.Counter(), None, False
-        # A standby waits for a dead holder's lease, never for a live one.
-        deadline = time.monotonic() + 2 * thread.lease_settings['timeout']
         with _signals(interrupt):
             while not interrupted:
                 result = thread.process_once()
-                if result.standby and not total and self._standby_wait(
-                        thread.lease, processor.stopping, deadline):
+                # A standby waits for a dead holder's lease, never for a
+                # live one's.
+                if result.standby and not total and thread.standby_wait():
                     continue  # look at the lease again
                 standby = result.standby
                 total.update(result.counts)
@@ -163,7 +168,7 @@ class ConsoleApp:
         if standby:
             log.warning('queue %s: another processor holds the processor'
                         ' lease; this run stopped sending', self.queue_path)
-        deferred = queueops.waiting(self.queue_path)
+        deferred = queueops.waiting(self.store)
         log.info('queue %s: %s; %d waiting for a later attempt',
                  self.queue_path, summary(total), deferred)
         if isinstance(error, MailerConfigurationError):
@@ -173,14 +178,6 @@ class ConsoleApp:
         if error is not None or interrupted or deferred or standby:
             return EX_TEMPFAIL
         return EX_OK
-
-    @staticmethod
-    def _standby_wait(lease, stopping, deadline):
-        """A standby's wait for the lease: True to look again, False once
-        a live holder was seen renewing, at *deadline*, or when the run is
-        interrupted."""
-        return not lease.seen_renewal and time.monotonic() < deadline and \
-            not stopping.wait(min(1.0, lease.renew))
 
     def _daemon(self, progress):
         thread = self._processor()
@@ -214,19 +211,19 @@ class ConsoleApp:
         return EX_OK
 
     def _status(self, progress):
-        queueops.status(self.queue_path, sys.stdout, self.clock())
+        queueops.status(self.store, sys.stdout, self.clock())
         return EX_OK
 
     def _list(self, progress):
-        queueops.listing(self.queue_path, sys.stdout, self.clock())
+        queueops.listing(self.store, sys.stdout, self.clock())
         return EX_OK
 
     def _requeue_rejected(self, progress):
-        queueops.requeue_rejected(self.queue_path, sys.stdout)
+        queueops.requeue_rejected(self.store, sys.stdout)
         return EX_OK
 
     def _purge_rejected(self, progress):
-        queueops.purge_rejected(self.queue_path, self.settings.purge_age,
+        queueops.purge_rejected(self.store, self.settings.purge_age,
                                 sys.stdout, self.clock())
         return EX_OK
 

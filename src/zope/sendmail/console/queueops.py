@@ -1,66 +1,43 @@
-"""What an operator sees and does to a mail queue directory.
+"""What an operator sees and does to a mail queue.
 
-This module owns the ``zope-sendmail`` program's operations on a queue: the
-check that a path is a queue (`check_queue`), the status view (`status`,
-with the file system and the holder of the processor lease),
-the listing of messages (`listing`), putting rejected messages back into the
-queue (`requeue_rejected`) and deleting old ones (`purge_rejected`).  They
-see the queue through `zope.sendmail.stores.maildir.scan`.  A processor may run
-meanwhile: files vanishing under a reader are skipped, and only rejected
-messages, which no processor touches, are ever moved or deleted -- and only
-when still the regular files listed.  Anything else in ``new/`` or
-``cur/`` (a FIFO, a symbolic link) is shown as such, never opened nor
-followed.
+This module owns the ``zope-sendmail`` program's operations on a queue,
+as text: the check that what was named is a queue (`check_queue`), the
+status view (`status`), the listing of messages (`listing`), putting
+rejected messages back into the queue (`requeue_rejected`) and deleting old
+ones (`purge_rejected`).  It asks the queue's store (`IQueueStore`: its
+status, entries, others, requeue_rejected, purge_rejected) and formats
+what the store says; how the queue keeps its messages is the store's
+business.  A processor may run meanwhile: messages vanishing under a
+reader are skipped, and only rejected messages, which no processor
+touches, are ever moved or deleted.  Anything else the queue holds is
+shown as such, never opened nor followed.  Each operation takes a store,
+or a queue for `open_store` (an existing one: an operator's command never
+makes one).
 """
-import os
 import re
 import time
 
-from zope.sendmail.stores.maildir.names import REASON
-from zope.sendmail.stores.maildir.names import RETRY
 from zope.sendmail.display import printable
-from zope.sendmail.stores.maildir.leasefile import describe_lease
-from zope.sendmail.stores.maildir.leasefile import read_lease
-from zope.sendmail.stores.maildir.queuedirs import SUBDIRS
-from zope.sendmail.stores.maildir.folder import Maildir
-from zope.sendmail.stores.maildir.names import unique_name
-from zope.sendmail.interfaces import UnsafeQueueError
-from zope.sendmail.stores.maildir.netfs import describe
-from zope.sendmail.stores.maildir.netfs import file_system
-from zope.sendmail.stores.maildir.queuedirs import check_queue_dirs
-from zope.sendmail.stores.maildir.scan import STATES
-from zope.sendmail.stores.maildir.scan import scan
+from zope.sendmail.interfaces import QueueError  # noqa: F401 (raised here)
+from zope.sendmail.stores import open_store
 
 
 _UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 7 * 86400}
 _AGE = re.compile(r'(\d+(?:[.]\d+)?)\s*([smhdw]?)')
 
 
-class QueueError(Exception):
-    """The path is not a queue that can be used."""
-
-
 def check_queue(path, create=False, shared_group=False):
-    """Check that *path* is a queue directory that no one else could tamper
-    with (see `queuedirs`: *shared_group* accepts one its
-    group may write to); with *create*, make an existing empty directory
-    one (a path that does not exist is never created: a mistyped one would
-    silently become an empty queue)."""
-    if not os.path.isdir(path):
-        raise QueueError(f'no queue directory {path!r}' if not
-                         os.path.exists(path) else
-                         f'{path!r} is not a directory')
-    try:
-        check_queue_dirs(path, shared_group)
-    except UnsafeQueueError as e:
-        raise QueueError(str(e)) from None
-    present = [d for d in SUBDIRS if os.path.isdir(os.path.join(path, d))]
-    if len(present) < len(SUBDIRS):
-        if present or os.listdir(path):
-            raise QueueError(f'{path!r} is not a mail queue (a Maildir with'
-                             f' tmp/, new/ and cur/)')
-        if create:
-            Maildir(path, create=True, shared_group=shared_group)
+    """Check that *path* is a queue that no one else could tamper with
+    (*shared_group* accepts one its group may write to); with *create*,
+    make an existing empty directory one (a path that does not exist is
+    never created: a mistyped one would silently become an empty queue).
+    Raises `QueueError` saying why not."""
+    open_store(path, must_exist=True, create=create,
+               shared_group=shared_group)
+
+
+def _store(queue):
+    return open_store(queue, must_exist=True, create=False)
 
 
 def parse_age(text):
@@ -94,47 +71,40 @@ def _when(timestamp, now):
     return f'in {format_age(timestamp - now)} ({local})'
 
 
-def status(queue_path, out, now):
+def status(queue, out, now):
     """Print how many messages are in each state, when the next deferred
     one is due and how old the oldest waiting one is."""
-    odd = []
-    entries = scan(queue_path, odd=odd)
-    by_state = {state: [e for e in entries if e.state == state]
-                for state in STATES}
-    waiting = [e for e in entries if e.state != 'rejected']
-    lines = [('queue', queue_path),
-             ('file system', describe(file_system(queue_path))),
-             ('lease', describe_lease(read_lease(queue_path), now)),
-             ('queued', len(by_state['queued'])),
-             ('being sent', len(by_state['sending']))]
-    deferred = by_state['deferred']
-    text = str(len(deferred))
-    if deferred:
-        text += ', next attempt ' + _when(min(e.mtime for e in deferred), now)
+    store = _store(queue)
+    found = store.status()
+    counts = found.counts
+    lines = [('queue', store.name)] + list(found.details) + [
+        ('queued', counts['queued']), ('being sent', counts['sending'])]
+    text = str(counts['deferred'])
+    if counts['deferred']:
+        text += ', next attempt ' + _when(found.next_attempt, now)
     lines.append(('deferred', text))
-    lines.append(('rejected', len(by_state['rejected'])))
-    if odd:
-        lines.append(('not messages', f'{len(odd)} (see --list)'))
-    if waiting:
-        oldest = min(e.queued for e in waiting)
-        lines.append(('oldest message', f'queued {format_age(now - oldest)}'
-                                        f' ago'))
+    lines.append(('rejected', counts['rejected']))
+    if found.others:
+        lines.append(('not messages', f'{found.others} (see --list)'))
+    if found.oldest is not None:
+        lines.append(('oldest message',
+                      f'queued {format_age(now - found.oldest)} ago'))
     for label, value in lines:
         print(f'{label + ":":16}{value}', file=out)
 
 
-def listing(queue_path, out, now):
+def listing(queue, out, now):
     """Print every message: where it is, its state, envelope, Message-Id
     and, as the case may be, attempts, next attempt, last error, reason."""
-    odd = []
-    entries = scan(queue_path, read=True, odd=odd)
+    store = _store(queue)
+    entries = store.entries()
     for entry in entries:
         state = entry.state
         if entry.attempts:
             state += f', {entry.attempts} attempt' + (
                 's' if entry.attempts > 1 else '')
-        # Everything shown comes from the queue's files, escaped.
-        print(printable(entry.relpath), file=out)
+        # Everything shown comes from the queue, escaped.
+        print(printable(entry.location), file=out)
         fields = [('state', state),
                   ('queued', f'{format_age(now - entry.queued)} ago')]
         if entry.next_attempt is not None:
@@ -151,76 +121,40 @@ def listing(queue_path, out, now):
             fields.append(('reason', entry.reason or '(none recorded)'))
         for label, value in fields:
             print(f'  {label + ":":14}{printable(value)}', file=out)
-    for relpath, kind in sorted(odd):
+    for location, kind in sorted(store.others()):
         # Its name may be anyone's choice: escaped, as everything shown.
-        print(f'{printable(relpath)}\n  not a message: {kind}, never read'
+        print(f'{printable(location)}\n  not a message: {kind}, never read'
               f' nor followed (remove it)', file=out)
     print(f'{len(entries)} message{"" if len(entries) == 1 else "s"}',
           file=out)
 
 
-def _rejected(queue_path):
-    return [e for e in scan(queue_path) if e.state == 'rejected']
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass  # another operator's run removed it: the goal is reached
-
-
-def requeue_rejected(queue_path, out):
-    """Move every rejected message into ``new/`` as a new message (a new
-    name, so its age and attempts start afresh); return their number."""
-    count = 0
-    for entry in _rejected(queue_path):
-        target = os.path.join('new', unique_name())
-        if not entry.still():
-            continue  # requeued, purged or replaced meanwhile
-        try:
-            # One rename: a processor sees the message whole or not at all.
-            os.rename(entry.path, os.path.join(queue_path, target))
-        except FileNotFoundError:
-            continue  # requeued or purged by another run meanwhile
-        for prefix in (REASON, RETRY):
-            _unlink(entry.sidecar(prefix))
-        print(f'requeued {entry.relpath} as {target}', file=out)
-        count += 1
+def requeue_rejected(queue, out):
+    """Put every rejected message back into the queue as a new message (a
+    new name, so its age and attempts start afresh); return their number.
+    """
+    done = _store(queue).requeue_rejected()
+    for before, after in done:
+        print(f'requeued {before} as {after}', file=out)
+    count = len(done)
     print(f'{count} rejected message{"" if count == 1 else "s"} requeued',
           file=out)
     return count
 
 
-def purge_rejected(queue_path, age, out, now):
-    """Delete the rejected messages set aside at least *age* seconds ago
-    (by their ``.reason-X``, else by their file); return their number."""
-    count = 0
-    for entry in _rejected(queue_path):
-        try:
-            rejected_at = os.lstat(entry.sidecar(REASON)).st_mtime
-        except FileNotFoundError:
-            rejected_at = entry.mtime  # 7.3 kept no reason
-        if now - rejected_at < age or not entry.still():
-            continue
-        try:
-            os.unlink(entry.path)
-        except FileNotFoundError:
-            continue
-        _unlink(entry.sidecar(REASON))
-        print(f'deleted {entry.relpath}, rejected'
+def purge_rejected(queue, age, out, now):
+    """Delete the rejected messages set aside at least *age* seconds ago;
+    return their number."""
+    done = _store(queue).purge_rejected(age, now)
+    for location, rejected_at in done:
+        print(f'deleted {location}, rejected'
               f' {format_age(now - rejected_at)} ago', file=out)
-        count += 1
+    count = len(done)
     print(f'{count} rejected message{"" if count == 1 else "s"} deleted',
           file=out)
     return count
 
 
-def waiting(queue_path):
-    """The number of deferred messages, waiting in ``cur/``."""
-    try:
-        with os.scandir(os.path.join(queue_path, 'cur')) as entries:
-            return sum(1 for e in entries if not e.name.startswith('.')
-                       and e.is_file(follow_symlinks=False))
-    except FileNotFoundError:
-        return 0
+def waiting(queue):
+    """The number of messages waiting for a later attempt."""
+    return _store(queue).status().waiting

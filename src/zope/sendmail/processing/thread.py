@@ -39,13 +39,19 @@ class QueueProcessorThread(threading.Thread):
     *lease_margin*; a standby waits.  *shared_group* accepts a queue its
     group may write to.  These are the store's settings: the store
     (`store`, opened by `zope.sendmail.stores.open_store`) decides.
+    *notify* receives the events (by default the `events` dispatcher).
+
+    The thread is the one way a processor is built from its settings:
+    the ZCML directive's (through `zope.sendmail.startup`) and the
+    ``zope-sendmail`` program's, both from `zope.sendmail.options`, are
+    its keyword arguments.
     """
 
     def __init__(self, interval=3.0, mailer=None, queuePath=None,
                  maildir=None, retry=None, connections=8, max_messages=100,
                  housekeeping=3600.0, lease='auto', lease_timeout=120.0,
                  lease_renew=10.0, lease_margin=20.0, max_rate=None,
-                 shared_group=False):
+                 shared_group=False, notify=None):
         # 7.3's name, which sites' thread dumps and monitoring know.
         super().__init__(name='zope.sendmail.queue.QueueProcessorThread',
                          daemon=True)
@@ -59,8 +65,7 @@ class QueueProcessorThread(threading.Thread):
                               'lease_renew': lease_renew,
                               'lease_margin': lease_margin}
         check_options(**self.store_options)
-        self.lease_settings = {'timeout': lease_timeout,
-                               'renew': lease_renew, 'margin': lease_margin}
+        self.notify = notify
         self._store = None
         if queuePath is not None:
             self.setQueuePath(queuePath)
@@ -139,18 +144,37 @@ class QueueProcessorThread(threading.Thread):
         processor = self._processor
         if processor is None or processor.mailer is not self.mailer \
                 or processor.store is not store:
+            events = {} if self.notify is None else {'notify': self.notify}
             processor = self._processor = QueueProcessor(
                 self.mailer, store, connections=self.connections,
                 max_messages=self.max_messages, retry=self.retry,
-                max_rate=self.max_rate, housekeeping=self.housekeeping)
+                max_rate=self.max_rate, housekeeping=self.housekeeping,
+                **events)
             processor.stopping = self._stopping
         return processor
 
     def process_once(self):
-        """One pass (after the store's housekeeping, when it is due);
-        returns the pass's `PassResult`.  The console program and tests
-        call this."""
+        """One pass (after the store's housekeeping, when it is due), in
+        the caller's thread; returns the pass's `PassResult`.  The console
+        program and tests call this."""
         return self.processor.process()
+
+    def standby_wait(self):
+        """After a pass that found this processor a standby, for a run that
+        would otherwise end (a one-shot ``zope-sendmail``): wait a moment
+        while the queue's holder may be dead; True to make another pass,
+        False once a live holder was seen, after the store's takeover
+        bound, or when interrupted (`IQueueStore.standby_wait`)."""
+        return self.store.standby_wait(self._stopping)
+
+    def interrupt(self):
+        """Start no new message: the pass in progress (in this thread or in
+        the caller's, `process_once`) ends once the messages being sent
+        are; the thread, if running, ends after it.  Unlike `stop`, waits
+        for nothing and gives up nothing (the queue's lease): callable
+        from a signal handler."""
+        self._stopping.set()
+        self.wake()
 
     def start(self):
         self.processor  # fail here, in the caller, if not configured
@@ -220,8 +244,7 @@ class QueueProcessorThread(threading.Thread):
         """Stop the thread: no new message is started, the ones being sent
         finish.  Waits for it at most *timeout* seconds (None: as long as
         that takes); returns whether it has stopped."""
-        self._stopping.set()
-        self.wake()
+        self.interrupt()
         if self.is_alive():
             self.join(timeout)
         if not self.is_alive():

@@ -122,7 +122,7 @@ class ExitStatusTests(ConsoleTestBase):
             during_pass=lambda: os.kill(os.getpid(), signal.SIGTERM))
         [thread] = self.thread.instances
         self.assertEqual((status, thread.passes), (75, 1))
-        self.assertTrue(thread.processor.stopping.is_set())
+        self.assertTrue(thread.interrupted)
         self.assertIs(signal.getsignal(signal.SIGTERM), before)
 
     def test_queue_trouble_is_one_line(self):
@@ -193,8 +193,12 @@ class OutputTests(ConsoleTestBase):
             def isatty(self):
                 return True
 
-        def send():
-            self.thread.instances[0].processor.notify(MailSentEvent('x'))
+        from zope.sendmail.events import dispatcher
+        self.addCleanup(dispatcher.stop)
+
+        def send():  # the thread's events (through the progress line)
+            kwargs = self.thread.instances[0].kwargs
+            kwargs.get('notify', dispatcher.dispatch)(MailSentEvent('x'))
         tty = TTY()
         with mock.patch('sys.stderr', tty):
             app = self._app(self.queue, script=[pass_result(sent=1)],

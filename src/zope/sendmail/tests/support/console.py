@@ -6,7 +6,6 @@ import io
 import os
 import shutil
 import tempfile
-import threading
 import unittest
 from unittest import mock
 
@@ -21,23 +20,16 @@ class RecordingMailer:
         self.kwargs = kwargs
 
 
-class FakeProcessor:
-
-    def __init__(self):
-        self.stopping = threading.Event()
-        self.events = []
-        self.notify = self.events.append
-
-
 class FakeThread:
-    """A processor thread whose passes return the ``script``ed results."""
+    """A processor thread whose passes return the ``script``ed results;
+    the program uses only its public methods."""
 
     def __init__(self, **kwargs):
         self.instances.append(self)
         self.kwargs = kwargs
-        self.processor = FakeProcessor()
         self.passes = 0
         self.results = list(self.script)
+        self.interrupted = False
 
     def process_once(self):
         self.passes += 1
@@ -45,14 +37,18 @@ class FakeThread:
             self.during_pass()
         return self.results.pop(0) if self.results else pass_result()
 
+    def standby_wait(self):
+        return False
+
+    def interrupt(self):
+        self.interrupted = True
+
     def stop(self, timeout=None):
         self.stopped = True
         return True
 
     script = ()
     during_pass = None
-    lease = None
-    lease_settings = {'timeout': 120.0}
 
 
 def pass_result(error=None, **counts):
