@@ -22,7 +22,7 @@ from zope.sendmail.addresses import check_recipients
 from zope.sendmail.events import MailErrorEvent
 from zope.sendmail.events import MailSentEvent
 from zope.sendmail.events import dispatch
-from zope.sendmail.smtp.single import SingleMessageConnection
+from zope.sendmail.smtp.single import open_connection
 from zope.sendmail.interfaces import IDirectMailDelivery
 from zope.sendmail.interfaces import IQueuedMailDelivery
 from zope.sendmail.interfaces import MailDeliveryError
@@ -145,16 +145,11 @@ class DirectBatch:
         # abort the transaction while that is still possible.
         if not items:
             return  # all rolled back to a savepoint: nothing to connect for
-        if hasattr(self.mailer, 'connect'):
-            # The connection the last transaction left, where the mailer
-            # keeps one (SMTPMailer.cached_connect).
-            self.connection = getattr(self.mailer, 'cached_connect',
-                                      self.mailer.connect)()
-        else:
-            # A mailer with only the IMailer methods: it prepares one send,
-            # driven as the queue processor drives it.
-            self.connection = SingleMessageConnection(self.mailer)
-            self.connection.vote(*items[0][1:])
+        # The connection the last transaction left, where the mailer keeps
+        # one (SMTPMailer.cached_connect); a mailer with only the IMailer
+        # methods prepares the first message with its vote.
+        self.connection = open_connection(self.mailer, cached=True,
+                                          first=items[0][1:])
 
     def finish(self, items):
         try:

@@ -38,7 +38,7 @@ from zope.sendmail.processing.passes import PassResult
 from zope.sendmail.processing.passes import Throttles
 from zope.sendmail.processing.retry import RetryPolicy
 from zope.sendmail.processing.scheduling import RelaySchedule
-from zope.sendmail.smtp.single import SingleMessageConnection
+from zope.sendmail.smtp.single import open_connection
 from zope.sendmail.stores import open_store
 
 
@@ -169,10 +169,8 @@ class QueueProcessor:
         return True
 
     def _open(self, run):
-        connect = getattr(self.mailer, 'connect', None)
         try:
-            connection = SingleMessageConnection(self.mailer) \
-                if connect is None else connect()
+            connection = open_connection(self.mailer)
         except RelayBusyError as e:
             self.schedule.refused()
             if run.opened_alone():

@@ -1,8 +1,11 @@
-"""Mailers with only 7.3's `IMailer` methods, driven as connections.
+"""How a mailer is driven: `open_connection`, and the mailers with only
+7.3's `IMailer` methods, driven as connections.
 
-A mailer without ``connect()`` (one written for 7.3) is used through a
-`SingleMessageConnection`, by direct delivery and the queue processor
-alike, so that both treat such mailers as 7.3 did.
+`open_connection` is the one place that decides, for direct delivery and
+the queue processor alike: a mailer with ``connect()`` opens connections
+(through its connection cache, for direct delivery); a mailer without (one
+written for 7.3) is used through a `SingleMessageConnection`, so that both
+treat such mailers as 7.3 did.
 """
 import warnings
 
@@ -10,6 +13,29 @@ from zope.interface import implementer
 
 from zope.sendmail.smtp.classify import classify_sendmail_error
 from zope.sendmail.interfaces import IMailerConnection
+
+
+def open_connection(mailer, cached=False, first=None):
+    """An `IMailerConnection` to send through *mailer* with.
+
+    A mailer with ``connect()`` opens a connection; with *cached* (direct
+    delivery) the one its connection cache keeps, when it has one
+    (``cached_connect``): a queue processor, whose schedule counts its
+    connections, never takes it.  A mailer with only the `IMailer` methods
+    is driven through a `SingleMessageConnection`; *first*, the
+    ``(fromaddr, toaddrs, message)`` of the first message to send, lets
+    its ``vote`` prepare it (direct delivery's vote, as 7.3 voted).
+    Raises as ``connect`` or ``vote`` do.
+    """
+    connect = getattr(mailer, 'connect', None)
+    if connect is None:
+        connection = SingleMessageConnection(mailer)
+        if first is not None:
+            connection.vote(*first)
+        return connection
+    if cached:
+        connect = getattr(mailer, 'cached_connect', connect)
+    return connect()
 
 
 @implementer(IMailerConnection)
