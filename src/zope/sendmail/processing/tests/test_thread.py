@@ -89,6 +89,26 @@ class QueueProcessorThreadTests(unittest.TestCase):
         self.assertFalse(thread.is_alive())
         self.assertTrue(thread.stop())  # never started: harmless
 
+    def test_73_setMaildir_uses_the_folder_given(self):
+        # 7.3's thread listed the folder given to setMaildir (its tests
+        # give stubs): its iteration is what the queue holds.
+        from zope.sendmail.delivery import QueueProcessorThread
+        from zope.sendmail.smtp.mailer import SMTPMailer
+        self._queue(3)
+        new = os.path.join(self.queue, 'new')
+        paths = sorted(os.path.join(new, n) for n in os.listdir(new))
+        folder = ListedFolder(paths[:2])
+        server = self.layer.server
+        thread = QueueProcessorThread()
+        thread.setMailer(SMTPMailer(server.host, server.port, timeout=5))
+        thread.setMaildir(folder)
+        self.assertIs(thread.maildir, folder)
+        self.assertIs(thread.store.maildir, folder)
+        thread.run(forever=False)
+        self.assertGreaterEqual(folder.listed, 1)
+        self.assertEqual(len(server.messages), 2)
+        self.assertEqual(self._left(), [os.path.basename(paths[2])])
+
     def test_bad_interval(self):
         with self.assertRaisesRegex(ValueError, 'interval must be positive'):
             self._getTargetClass()(interval=0)
@@ -196,3 +216,16 @@ class QueueProcessorThreadTests(unittest.TestCase):
                          ['fresh'])
         for path in orphans:
             self.assertFalse(os.path.exists(path), path)
+
+
+class ListedFolder:
+    """A folder of zope.sendmail 7.3's kind: what its iteration yields
+    (the paths it was given) is what the queue holds."""
+
+    def __init__(self, paths):
+        self.paths = paths
+        self.listed = 0
+
+    def __iter__(self):
+        self.listed += 1
+        return iter(self.paths)
