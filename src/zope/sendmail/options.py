@@ -24,8 +24,8 @@ from zope.schema.interfaces import TooBig
 from zope.schema.interfaces import TooSmall
 
 from zope.sendmail.interfaces import ISMTPMailer
-from zope.sendmail.stores.maildir.leasefile import check_settings
 from zope.sendmail.processing.retry import RetryPolicy
+from zope.sendmail.stores import check_options
 
 
 #: The spellings of a boolean setting; anything else is an error.
@@ -240,8 +240,9 @@ def processor_arguments(settings):
     retry = RetryPolicy(interval, first=get('retry_first'),
                         factor=get('retry_factor'), cap=get('retry_cap'),
                         lifetime=get('lifetime'))
-    check_settings(get('lease_timeout'), get('lease_renew'),
-                   get('lease_margin'))
+    check_options(lease=get('lease'), lease_timeout=get('lease_timeout'),
+                  lease_renew=get('lease_renew'),
+                  lease_margin=get('lease_margin'))
     return {'interval': interval, 'retry': retry,
             'connections': get('connections'), 'max_rate': get('max_rate'),
             'max_messages': get('max_messages'), 'lease': get('lease'),

@@ -23,6 +23,9 @@ from zope.interface import provider
 
 from zope.sendmail.interfaces import IMaildir
 from zope.sendmail.interfaces import IMaildirFactory
+from zope.sendmail.stores.maildir.names import MESSAGE_DIRS
+from zope.sendmail.stores.maildir.names import is_message
+from zope.sendmail.stores.maildir.names import listing
 from zope.sendmail.stores.maildir.names import queued_order
 from zope.sendmail.stores.maildir.writer import MaildirMessageWriter
 from zope.sendmail.stores.maildir.writer import fsync_path
@@ -103,23 +106,17 @@ class Maildir:
         return f'<Maildir {self.path!r}>'
 
     def __iter__(self):
-        for subdir in ('new', 'cur'):
-            directory = os.path.join(self.path, subdir)
-            try:
-                with os.scandir(directory) as entries:
-                    # A FIFO or a link is no message (the processor says
-                    # so in its log, once).
-                    names = [e.name for e in entries if not
-                             e.name.startswith('.') and
-                             e.is_file(follow_symlinks=False)]
-            except FileNotFoundError:
-                # Removed under our feet (an operator cleaning up):
-                # nothing to list, and the next call sees it again.
-                continue
-            paths = {name: os.path.join(directory, name) for name in names}
-            for name in sorted(names, key=lambda name: queued_order(
-                    name, lambda: _mtime(paths[name]))):
-                yield paths[name]
+        found = {}
+        for sub, entry in listing(self.path):
+            # A FIFO or a link is no message (the processor says so in its
+            # log, once).
+            if is_message(entry.name) and entry.is_file(
+                    follow_symlinks=False):
+                found.setdefault(sub, []).append(entry.path)
+        for sub in MESSAGE_DIRS:
+            paths = found.get(sub, ())
+            yield from sorted(paths, key=lambda path: queued_order(
+                os.path.basename(path), lambda: _mtime(path)))
 
     def newMessage(self):
         """Start a new message in ``tmp/``; see `IMaildirMessageWriter`."""
