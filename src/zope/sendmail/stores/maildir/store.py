@@ -134,7 +134,7 @@ class Entry:
     """A message of the queue as the processor's listing found it: its
     *path* is its key and location."""
 
-    __slots__ = ('key', 'name', '__weakref__')
+    __slots__ = ('key', 'name')
 
     def __init__(self, path):
         self.key = path
@@ -505,7 +505,9 @@ class MaildirStore:
         if self.path is None:
             return  # a folder object of another kind tidies itself
         now = time.time()
-        self.maildir.cleanup(now=now)
+        cleanup = getattr(self.maildir, 'cleanup', None)
+        if cleanup is not None:  # this package's Maildir: tmp/
+            cleanup(now=now)
         for sub in MESSAGE_DIRS:
             remove_orphans(os.path.join(self.path, sub), now=now)
 
