@@ -13,6 +13,11 @@ it.  `doorbell` wakes a queue's waiting processors within a process, and
 import os
 
 from zope.sendmail.interfaces import IQueueStore
+from zope.sendmail.stores.maildir.folder import Maildir
+from zope.sendmail.stores.maildir.store import MaildirStore
+from zope.sendmail.stores.maildir.store import check_options as \
+    _maildir_options
+from zope.sendmail.stores.maildir.store import check_queue
 
 
 def queue_key(queue):
@@ -46,9 +51,6 @@ def open_store(queue, *, create=True, must_exist=False, shared_group=False,
     """
     if IQueueStore.providedBy(queue):
         return queue
-    from zope.sendmail.stores.maildir.folder import Maildir
-    from zope.sendmail.stores.maildir.store import MaildirStore
-    from zope.sendmail.stores.maildir.store import check_queue
     if not isinstance(queue, (str, bytes, os.PathLike)):
         return MaildirStore(queue, **options)
     factory = maildir_factory or Maildir
@@ -67,5 +69,4 @@ def open_store(queue, *, create=True, must_exist=False, shared_group=False,
 def check_options(**options):
     """Raise ValueError for store *options* (a processor's: the lease
     settings) that no store could work with, before any queue is opened."""
-    from zope.sendmail.stores.maildir.store import check_options
-    check_options(**options)
+    _maildir_options(**options)
