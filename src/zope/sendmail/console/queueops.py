@@ -90,7 +90,7 @@ def status(queue, out, now):
         lines.append(('oldest message',
                       f'queued {format_age(now - found.oldest)} ago'))
     for label, value in lines:
-        print(f'{label + ":":16}{value}', file=out)
+        print(f'{label + ":":16}{printable(value)}', file=out)
 
 
 def listing(queue, out, now):
@@ -135,7 +135,8 @@ def requeue_rejected(queue, out):
     """
     done = _store(queue).requeue_rejected()
     for before, after in done:
-        print(f'requeued {before} as {after}', file=out)
+        print(f'requeued {printable(before)} as {printable(after)}',
+              file=out)
     count = len(done)
     print(f'{count} rejected message{"" if count == 1 else "s"} requeued',
           file=out)
@@ -147,7 +148,7 @@ def purge_rejected(queue, age, out, now):
     return their number."""
     done = _store(queue).purge_rejected(age, now)
     for location, rejected_at in done:
-        print(f'deleted {location}, rejected'
+        print(f'deleted {printable(location)}, rejected'
               f' {format_age(now - rejected_at)} ago', file=out)
     count = len(done)
     print(f'{count} rejected message{"" if count == 1 else "s"} deleted',

@@ -190,6 +190,21 @@ class RejectedTests(QueueOpsTestBase):
         self.assertTrue(out.getvalue().endswith(
             '\n2 rejected messages requeued\n'))
 
+    def test_names_are_shown_escaped(self):
+        # A queue file's name is the queue's, not the operator's terminal's.
+        from zope.sendmail.console.queueops import purge_rejected
+        from zope.sendmail.console.queueops import requeue_rejected
+        self._file('new', '.rejected-1.1.host\x1b[2J.1')
+        out = io.StringIO()
+        self.assertEqual(requeue_rejected(self.queue, out), 1)
+        self.assertNotIn('\x1b', out.getvalue())
+        self.assertIn('host\\x1b[2J.1', out.getvalue())
+        self._file('cur', '.rejected-2.2.host\x07.2', mtime=NOW - 10 * 86400)
+        out = io.StringIO()
+        self.assertEqual(purge_rejected(self.queue, 86400, out, NOW), 1)
+        self.assertNotIn('\x07', out.getvalue())
+        self.assertIn('host\\x07.2', out.getvalue())
+
     def test_purge(self):
         from zope.sendmail.console.queueops import purge_rejected
         self._file('new', '.rejected-1.1.host.1', mtime=NOW - 10 * 86400)
