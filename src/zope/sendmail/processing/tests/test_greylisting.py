@@ -29,15 +29,16 @@ class QueueBehindAGreylistedMessageTests(unittest.TestCase):
     layer = SMTPServerLayer
 
     def setUp(self):
+        from zope.sendmail.events import dispatcher
         transaction.abort()
         self.tmp = tempfile.mkdtemp()
         self.queue = os.path.join(self.tmp, 'queue')
-
-    def tearDown(self):
-        from zope.sendmail.events import dispatcher
-        dispatcher.stop()
-        transaction.abort()
-        shutil.rmtree(self.tmp)
+        # Cleanups, not tearDown: they run after the test's own cleanups,
+        # which stop its thread (whose last events would otherwise start
+        # the dispatcher again after it was stopped).
+        self.addCleanup(shutil.rmtree, self.tmp)
+        self.addCleanup(transaction.abort)
+        self.addCleanup(dispatcher.stop)
 
     def _thread(self, **kw):
         from zope.sendmail.smtp.mailer import SMTPMailer
