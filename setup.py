@@ -52,6 +52,16 @@ TESTS_REQUIRE = TESTING_REQUIRE + [
     # The property test of what send() accepts (tests/test_address_property)
     # generates addresses full of look-alike and control characters.
     'hypothesis',
+    # The PostgreSQL store's tests run against a real server; the binary
+    # wheels bundle libpq, so no headers or compiler are needed.
+    'psycopg[binary] >= 3.1',
+]
+
+# A queue on PostgreSQL (zope.sendmail.stores.postgresql):
+# pip install 'zope.sendmail[postgresql]'.  psycopg 3 needs a libpq on the
+# machine; 'psycopg[binary]' brings its own.
+POSTGRESQL_REQUIRE = [
+    'psycopg >= 3.1',
 ]
 
 # The API reference documents the test helpers too: they must import.
@@ -128,6 +138,7 @@ setup(
         'testing': TESTING_REQUIRE,
         'test': TESTS_REQUIRE,
         'docs': DOCS_REQUIRE,
+        'postgresql': POSTGRESQL_REQUIRE,
     },
     entry_points={
         'console_scripts': [
