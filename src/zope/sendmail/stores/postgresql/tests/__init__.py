@@ -1,0 +1,1 @@
+"""Tests of zope.sendmail.stores.postgresql: the queue on PostgreSQL."""
