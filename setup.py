@@ -54,14 +54,14 @@ TESTS_REQUIRE = TESTING_REQUIRE + [
     'hypothesis',
     # The PostgreSQL store's tests run against a real server; the binary
     # wheels bundle libpq, so no headers or compiler are needed.
-    'psycopg[binary] >= 3.1',
+    'psycopg[binary] >= 3.2',
 ]
 
 # A queue on PostgreSQL (zope.sendmail.stores.postgresql):
 # pip install 'zope.sendmail[postgresql]'.  psycopg 3 needs a libpq on the
 # machine; 'psycopg[binary]' brings its own.
 POSTGRESQL_REQUIRE = [
-    'psycopg >= 3.1',
+    'psycopg >= 3.2',
 ]
 
 # The API reference documents the test helpers too: they must import.

@@ -1,0 +1,145 @@
+"""The connections of one store object: `ConnectionPool`.
+
+Deliveries vote from many threads at once, and a processor's connection
+threads claim and dispose of messages in parallel: each takes a connection
+for one database transaction (`ConnectionPool.transaction`) and gives it
+back.  At most ``size`` idle connections are kept; more are opened when
+more threads need one at once, and closed when given back.  Connections
+are in autocommit mode, each transaction explicit (psycopg's
+``Connection.transaction``).  A connection that failed (the server
+restarted, the network dropped) is closed, never given out again; a
+transaction that failed on a connection taken from the idle ones, before
+its commit was sent, is run once more on a new connection: the server
+restarting between two transactions costs no error.  Every connection is
+opened with a connect timeout, TCP keepalives (a dead server or a cut
+network is seen within seconds) and a statement timeout (no statement
+waits for ever); the URL's own settings win.
+"""
+import logging
+import threading
+
+from zope.sendmail.interfaces import QueueError
+
+
+log = logging.getLogger(__name__)
+
+
+def import_psycopg():
+    """psycopg, or `QueueError` naming the extra that brings it."""
+    try:
+        import psycopg
+    except ImportError:
+        raise QueueError(
+            "a PostgreSQL queue needs psycopg: pip install"
+            " 'zope.sendmail[postgresql]'") from None
+    return psycopg
+
+
+class CommitUnknown(Exception):
+    """The connection was lost while its COMMIT was on its way: the
+    transaction may or may not have committed (see `ConnectionPool`)."""
+
+
+def connect_kwargs(conninfo, connect_timeout, keepalives=True):
+    """What `psycopg.connect` is given besides *conninfo*: our defaults for
+    what the URL does not set."""
+    import psycopg.conninfo
+    given = psycopg.conninfo.conninfo_to_dict(conninfo)
+    defaults = {'connect_timeout': max(1, round(connect_timeout)),
+                'application_name': 'zope.sendmail'}
+    if keepalives:
+        defaults.update(keepalives=1, keepalives_idle=5,
+                        keepalives_interval=2, keepalives_count=3)
+    return {k: v for k, v in defaults.items() if k not in given}
+
+
+class ConnectionPool:
+    """Connections to *conninfo* (a URL psycopg takes); see the module.
+    *name* is what log lines call the database (no password)."""
+
+    def __init__(self, conninfo, name, size=4, connect_timeout=10.0,
+                 statement_timeout=60.0):
+        self.psycopg = import_psycopg()
+        self.conninfo = conninfo
+        self.name = name
+        self.size = size
+        self.connect_timeout = connect_timeout
+        self.statement_timeout = statement_timeout
+        self._kwargs = connect_kwargs(conninfo, connect_timeout)
+        self._idle = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self):
+        return f'<ConnectionPool {self.name}, {len(self._idle)} idle>'
+
+    def connect(self, autocommit=True, statement_timeout=True):
+        """A new connection, outside the pool (the holder's, the
+        listener's use one of their own)."""
+        conn = self.psycopg.connect(self.conninfo, autocommit=autocommit,
+                                    **self._kwargs)
+        if statement_timeout and self.statement_timeout:
+            try:
+                conn.execute('SELECT set_config(%s, %s, false)',
+                             ('statement_timeout',
+                              f'{int(self.statement_timeout * 1000)}ms'))
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def _take(self):
+        with self._lock:
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.closed:
+                    return conn, True
+        return self.connect(), False
+
+    def _give_back(self, conn):
+        if conn.closed or conn.broken:
+            conn.close()
+            return
+        with self._lock:
+            if not self._closed and len(self._idle) < self.size:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def transaction(self, work, retry=True):
+        """Run ``work(conn)`` in one database transaction on a connection
+        of the pool; return what it returns.  psycopg's errors are raised
+        as they come, except that a connection lost during the COMMIT
+        raises `CommitUnknown`."""
+        psycopg = self.psycopg
+        while True:
+            conn, reused = self._take()
+            committing = False
+            try:
+                with conn.transaction():
+                    result = work(conn)
+                    committing = True
+                self._give_back(conn)
+                return result
+            except psycopg.OperationalError as e:
+                conn.close()
+                if committing:
+                    raise CommitUnknown(str(e)) from e
+                if not (retry and reused):
+                    raise
+                # A connection that sat idle while the server restarted:
+                # the transaction never reached the server's commit, and
+                # runs again on a new connection.
+                log.debug('%s: a pooled connection was lost (%s); trying a'
+                          ' new one', self.name, e)
+                retry = False
+            except BaseException:
+                self._give_back(conn)
+                raise
+
+    def close(self):
+        """Close the idle connections; the pool may be used again."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()

@@ -1,0 +1,272 @@
+"""The PostgreSQL store's schema and every statement it runs, in one place.
+
+One table holds the messages of every queue of a database
+(``zope_sendmail_queue``, a row per message, ``queue`` naming its queue);
+``zope_sendmail_schema`` records the schema's version.  A message is
+
+- *queued* or *deferred* (``rejected_at`` NULL): due at ``due_at``; a
+  deferred one has failed ``attempts`` times (``last_attempt``,
+  ``last_error``);
+- *being sent* while a processor holds its lease: ``lease_token`` (a new
+  uuid at each claim: only its holder may complete, defer, reject or
+  release it), ``lease_holder`` (the holder's id, which its processor
+  holds a session-level advisory lock on for as long as its session
+  lives: a dead processor's claims are taken over at once) and
+  ``lease_expires`` (the bound for a holder alive but cut off or paused);
+- *rejected*: set aside at ``rejected_at`` for ``reason``, never tried
+  again, until an operator requeues or purges it.
+
+Every time is the database's clock (``clock_timestamp()``, not ``now()``:
+a transaction's start is not when it decides), returned to Python as
+seconds since the epoch.  ``claims`` counts the claims of a message (the
+attempts started, whether or not they ended), for an operator's eyes.
+Statements take ``%(name)s`` parameters (psycopg's).
+"""
+
+#: The version of the schema this module creates and works with.
+VERSION = 1
+TABLE = 'zope_sendmail_queue'
+VERSION_TABLE = 'zope_sendmail_schema'
+#: The channel every queue's commits are notified on; the payload is the
+#: queue's name (a channel per queue would need a name per queue within
+#: PostgreSQL's 63 bytes).
+CHANNEL = 'zope_sendmail'
+#: The advisory lock (two int4 keys, a space of its own) that serialises
+#: creating the schema between processes.
+SCHEMA_LOCK = (0x7a73656e, 1)  # 'zsen'
+
+SCHEMA = [
+    f"""
+    CREATE TABLE {VERSION_TABLE} (
+        version integer NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+    )""",
+    f"""
+    CREATE TABLE {TABLE} (
+        id bigserial PRIMARY KEY,
+        queue text NOT NULL,
+        message_id text,
+        fromaddr text,
+        toaddrs text[],
+        message bytea,
+        queued_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        due_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        attempts integer NOT NULL DEFAULT 0,
+        claims integer NOT NULL DEFAULT 0,
+        last_attempt timestamptz,
+        last_error text,
+        rejected_at timestamptz,
+        reason text,
+        lease_token uuid,
+        lease_holder bigint,
+        lease_expires timestamptz
+    )""",
+    # The due query: a queue's messages not set aside, by due time.
+    f"""
+    CREATE INDEX {TABLE}_due ON {TABLE} (queue, due_at, id)
+        WHERE rejected_at IS NULL""",
+    # What operators ask of rejected messages (requeue, purge by age).
+    f"""
+    CREATE INDEX {TABLE}_rejected ON {TABLE} (queue, rejected_at)
+        WHERE rejected_at IS NOT NULL""",
+    f"INSERT INTO {VERSION_TABLE} (version) VALUES ({VERSION})",
+]
+
+LOCK_SCHEMA = "SELECT pg_advisory_xact_lock(%s, %s)"
+SCHEMA_VERSION = f"""
+    SELECT to_regclass('{VERSION_TABLE}') IS NOT NULL AS present"""
+READ_VERSION = f"SELECT max(version) FROM {VERSION_TABLE}"
+
+# The database's clock, in seconds since the epoch.
+CLOCK = "SELECT extract(epoch FROM clock_timestamp())::float8"
+
+# -- A delivery's vote: the rows of one transaction, and one notification.
+
+INSERT = f"""
+    INSERT INTO {TABLE} (queue, message_id, fromaddr, toaddrs, message)
+    VALUES (%(queue)s, %(message_id)s, %(fromaddr)s, %(toaddrs)s,
+            %(message)s)
+    RETURNING id"""
+NOTIFY = "SELECT pg_notify(%(channel)s, %(queue)s)"
+# The transaction's id, asked before its COMMIT: if the connection drops
+# during the COMMIT, another connection asks whether it committed.
+XACT_ID = "SELECT pg_current_xact_id()::text"
+XACT_STATUS = "SELECT pg_xact_status(%(xid)s::xid8)"
+# The fallback when the server no longer knows (wrapped around): whether
+# the rows are there.
+COUNT_IDS = f"SELECT count(*) FROM {TABLE} WHERE id = ANY(%(ids)s)"
+
+# -- A processor's listing and claims.
+
+DUE = f"""
+    SELECT id, extract(epoch FROM due_at)::float8 FROM {TABLE}
+    WHERE queue = %(queue)s AND rejected_at IS NULL
+      AND due_at <= clock_timestamp()
+    ORDER BY due_at, id
+    LIMIT %(limit)s"""
+NEXT_DUE = f"""
+    SELECT extract(epoch FROM min(due_at))::float8 FROM {TABLE}
+    WHERE queue = %(queue)s AND rejected_at IS NULL
+      AND due_at > clock_timestamp()"""
+PRESENT = f"""
+    SELECT id, extract(epoch FROM due_at)::float8 FROM {TABLE}
+    WHERE queue = %(queue)s AND rejected_at IS NULL AND id = ANY(%(ids)s)"""
+
+# The row of a claim, locked; skipped while another transaction (another
+# processor's claim or disposal) has it.  Whether its lease is live is
+# decided below, with the holder's lock.
+LOCK_ROW = f"""
+    SELECT due_at <= clock_timestamp() AS due,
+           lease_token IS NOT NULL AND lease_expires > clock_timestamp()
+               AS leased,
+           lease_holder
+    FROM {TABLE}
+    WHERE id = %(id)s AND queue = %(queue)s AND rejected_at IS NULL
+    FOR UPDATE SKIP LOCKED"""
+# True when no session holds the lock of *holder*: its processor is gone
+# (the lock is this transaction's for a moment, and then released).
+HOLDER_GONE = "SELECT pg_try_advisory_xact_lock(%(holder)s)"
+CLAIM = f"""
+    UPDATE {TABLE}
+    SET lease_token = %(token)s, lease_holder = %(holder)s,
+        lease_expires = clock_timestamp() + make_interval(secs => %(lease)s),
+        claims = claims + 1
+    WHERE id = %(id)s
+    RETURNING extract(epoch FROM queued_at)::float8,
+              extract(epoch FROM due_at)::float8,
+              attempts,
+              extract(epoch FROM last_attempt)::float8,
+              left(last_error, %(max_text)s)"""
+READ = f"""
+    SELECT fromaddr, toaddrs, octet_length(message),
+           CASE WHEN octet_length(message) <= %(max_size)s THEN message END
+    FROM {TABLE}
+    WHERE id = %(id)s AND lease_token = %(token)s"""
+
+# -- What the holder of a claim does with it: nothing unless the token is
+# still the row's (a processor that lost its lease changes nothing).
+
+COMPLETE = f"DELETE FROM {TABLE} WHERE id = %(id)s AND lease_token = %(token)s"
+DEFER = f"""
+    UPDATE {TABLE}
+    SET due_at = to_timestamp(%(next_attempt)s),
+        attempts = %(attempts)s,
+        last_attempt = to_timestamp(%(last_attempt)s),
+        last_error = %(last_error)s,
+        toaddrs = coalesce(%(toaddrs)s, toaddrs),
+        lease_token = NULL, lease_holder = NULL, lease_expires = NULL
+    WHERE id = %(id)s AND lease_token = %(token)s"""
+REJECT = f"""
+    UPDATE {TABLE}
+    SET rejected_at = clock_timestamp(), reason = %(reason)s,
+        lease_token = NULL, lease_holder = NULL, lease_expires = NULL
+    WHERE id = %(id)s AND lease_token = %(token)s"""
+RELEASE = f"""
+    UPDATE {TABLE}
+    SET lease_token = NULL, lease_holder = NULL, lease_expires = NULL
+    WHERE id = %(id)s AND lease_token = %(token)s"""
+
+# -- The lease keeper.
+
+# The holder's session lock, held on a connection of its own.
+HOLD = "SELECT pg_try_advisory_lock(%(holder)s)"
+# Renew the leases still ours (and move them to a new holder id after the
+# holder's connection was lost and taken afresh); the rows that come back
+# are the claims still held.
+RENEW = f"""
+    UPDATE {TABLE}
+    SET lease_expires = clock_timestamp() + make_interval(secs => %(lease)s),
+        lease_holder = %(holder)s
+    WHERE lease_token = ANY(%(tokens)s::uuid[])
+    RETURNING lease_token::text"""
+
+# The holders alive: the session advisory locks (one bigint key: classid
+# the high 32 bits, objid the low ones, objsubid 1) granted in this
+# database.
+_HOLDERS = """
+    SELECT (classid::bigint << 32) | objid::bigint AS holder
+    FROM pg_locks
+    WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+      AND database = (SELECT oid FROM pg_database
+                      WHERE datname = current_database())"""
+
+# -- What housekeeping does: leases of holders that are gone (dead, or
+# expired) are cleared, so that status shows their messages as waiting.
+CLEAR_DEAD_LEASES = f"""
+    WITH holders AS ({_HOLDERS})
+    UPDATE {TABLE}
+    SET lease_token = NULL, lease_holder = NULL, lease_expires = NULL
+    WHERE queue = %(queue)s AND lease_token IS NOT NULL
+      AND (lease_expires <= clock_timestamp()
+           OR lease_holder IS NULL
+           OR lease_holder NOT IN (SELECT holder FROM holders))
+    RETURNING id"""
+
+# -- What an operator sees.
+
+_SENDING = """(lease_token IS NOT NULL AND lease_expires > clock_timestamp()
+               AND lease_holder IN (SELECT holder FROM holders))"""
+_DEFERRED = "(attempts > 0 OR last_attempt IS NOT NULL)"
+STATUS = f"""
+    WITH holders AS ({_HOLDERS})
+    SELECT
+      count(*) FILTER (WHERE rejected_at IS NULL AND {_SENDING}),
+      count(*) FILTER (WHERE rejected_at IS NULL AND NOT {_SENDING}
+                         AND NOT {_DEFERRED}),
+      count(*) FILTER (WHERE rejected_at IS NULL AND NOT {_SENDING}
+                         AND {_DEFERRED}),
+      count(*) FILTER (WHERE rejected_at IS NOT NULL),
+      count(*) FILTER (WHERE rejected_at IS NULL AND {_DEFERRED}),
+      extract(epoch FROM min(due_at) FILTER (
+          WHERE rejected_at IS NULL AND NOT {_SENDING}
+            AND {_DEFERRED}))::float8,
+      extract(epoch FROM min(queued_at) FILTER (
+          WHERE rejected_at IS NULL))::float8
+    FROM {TABLE} WHERE queue = %(queue)s"""
+# Every message, bounded: the first bytes of text fields, the first
+# recipients, the head of the message (for its Message-Id when the row has
+# none).
+ENTRIES = f"""
+    WITH holders AS ({_HOLDERS})
+    SELECT id,
+      CASE WHEN rejected_at IS NOT NULL THEN 'rejected'
+           WHEN {_SENDING} THEN 'sending'
+           WHEN {_DEFERRED} THEN 'deferred'
+           ELSE 'queued' END AS state,
+      extract(epoch FROM queued_at)::float8,
+      attempts,
+      CASE WHEN {_DEFERRED} THEN extract(epoch FROM due_at)::float8 END,
+      left(last_error, %(max_text)s),
+      left(reason, %(max_text)s),
+      left(fromaddr, %(max_text)s),
+      toaddrs[1:%(max_recipients)s],
+      cardinality(toaddrs),
+      left(message_id, %(max_text)s),
+      CASE WHEN message_id IS NULL THEN
+          substring(message FROM 1 FOR %(max_head)s) END,
+      message IS NULL
+    FROM {TABLE} WHERE queue = %(queue)s
+    ORDER BY CASE WHEN rejected_at IS NOT NULL THEN 3
+                  WHEN {_SENDING} THEN 0
+                  WHEN {_DEFERRED} THEN 2 ELSE 1 END,
+             queued_at, id"""
+
+# Requeue: each rejected message becomes a new one (a new id: its age and
+# attempts start afresh), in one statement.
+REQUEUE = f"""
+    WITH gone AS (
+        DELETE FROM {TABLE}
+        WHERE queue = %(queue)s AND rejected_at IS NOT NULL
+        RETURNING *, nextval(pg_get_serial_sequence('{TABLE}', 'id'))
+            AS new_id),
+    moved AS (
+        INSERT INTO {TABLE} (id, queue, message_id, fromaddr, toaddrs,
+                             message)
+        SELECT new_id, queue, message_id, fromaddr, toaddrs, message
+        FROM gone)
+    SELECT id, new_id FROM gone ORDER BY id"""
+PURGE = f"""
+    DELETE FROM {TABLE}
+    WHERE queue = %(queue)s AND rejected_at IS NOT NULL
+      AND rejected_at <= to_timestamp(%(before)s)
+    RETURNING id, extract(epoch FROM rejected_at)::float8"""

@@ -1,0 +1,601 @@
+"""The PostgreSQL store: `PostgresStore`, `open_postgres_store` and
+`create_schema`.
+
+The store keeps a queue's messages as rows of one table (`sql` has the
+schema and every statement), reached through a small pool of connections
+per store object (`pool`).  A delivery's messages stay in memory until its
+transaction votes; the vote inserts them all and notifies the queue in one
+database transaction (a COMMIT whose outcome the client never heard is
+resolved by asking the server about the transaction).  A processor lists
+the due rows, claims one at a time with ``FOR UPDATE SKIP LOCKED`` and a
+lease (`claimed`, kept alive by `lease`), and is woken by notifications
+(`listener`).  Times are the database server's clock: `PostgresStore.now`
+is this host's clock corrected by the server's offset, measured now and
+then.  Every host's processors work at once.
+"""
+import logging
+import threading
+import time
+import uuid
+import weakref
+
+from zope.interface import implementer
+
+from zope.sendmail.interfaces import IDueMessages
+from zope.sendmail.interfaces import IListedMessage
+from zope.sendmail.interfaces import IQueueEntry
+from zope.sendmail.interfaces import IQueueStatus
+from zope.sendmail.interfaces import IQueueStore
+from zope.sendmail.interfaces import QueueError
+from zope.sendmail.message import message_id_of
+from zope.sendmail.stores import doorbell
+from zope.sendmail.stores.postgresql import sql
+from zope.sendmail.stores.postgresql.claimed import MAX_TEXT
+from zope.sendmail.stores.postgresql.claimed import ClaimedMessage
+from zope.sendmail.stores.postgresql.claimed import check_envelope
+from zope.sendmail.stores.postgresql.claimed import retry_state
+from zope.sendmail.stores.postgresql.lease import LeaseKeeper
+from zope.sendmail.stores.postgresql.listener import Listener
+from zope.sendmail.stores.postgresql.listener import Waiter
+from zope.sendmail.stores.postgresql.pool import CommitUnknown
+from zope.sendmail.stores.postgresql.pool import ConnectionPool
+from zope.sendmail.stores.postgresql.url import QueueURL
+
+
+log = logging.getLogger(__name__)
+
+#: How often (seconds) the offset of the server's clock is measured again.
+CLOCK_REFRESH = 300.0
+#: How long a vote whose COMMIT was cut off keeps asking what became of it.
+RESOLVE_TIMEOUT = 30.0
+#: What a listing shows of a row: recipients, head bytes (for the id).
+LIST_RECIPIENTS = 50
+LIST_HEAD = 16384
+#: The store options of the Maildir processor lease, taken and ignored
+#: here: every processor of a PostgreSQL queue works at once.
+_MAILDIR_LEASE = ('lease', 'lease_margin')
+
+
+def check_options(lease_timeout=60.0, lease_renew=None, connect_timeout=10.0,
+                  statement_timeout=60.0, pool_size=4,
+                  max_message_size=100 * 2 ** 20, lease=None,
+                  lease_margin=None):
+    """Raise ValueError for store options that cannot work (see
+    `PostgresStore`)."""
+    if not lease_timeout > 0:
+        raise ValueError(f'lease_timeout must be positive, not'
+                         f' {lease_timeout!r}')
+    if lease_renew is not None and not 0 < lease_renew < lease_timeout:
+        raise ValueError(f'lease_renew must be positive and less than'
+                         f' lease_timeout, not {lease_renew!r}')
+    for name, value in (('connect_timeout', connect_timeout),
+                        ('statement_timeout', statement_timeout),
+                        ('pool_size', pool_size),
+                        ('max_message_size', max_message_size)):
+        if not value > 0:
+            raise ValueError(f'{name} must be positive, not {value!r}')
+
+
+class Pending:
+    """A message of a transaction being committed, in memory until the
+    vote (`PostgresStore.add`)."""
+
+    __slots__ = ('message_id', 'fromaddr', 'toaddrs', 'message', 'row_id')
+
+    def __init__(self, message_id, fromaddr, toaddrs, message):
+        self.message_id = message_id
+        self.fromaddr = fromaddr
+        self.toaddrs = toaddrs
+        self.message = message
+        self.row_id = None  # once the vote inserted it
+
+    def __repr__(self):
+        return f'<Pending {self.message_id} row {self.row_id}>'
+
+
+@implementer(IQueueEntry)
+class Entry:
+    """A due row as a listing found it: keyed by its id and its due time
+    (a deferred row has a new key)."""
+
+    __slots__ = ('key', 'row_id', 'name', 'location')
+
+    def __init__(self, store_name, row_id, due):
+        self.key = (row_id, due)
+        self.row_id = row_id
+        self.name = f'pg-{row_id}'
+        self.location = f'{store_name}#{row_id}'
+
+    def __repr__(self):
+        return f'<Entry {self.location}>'
+
+
+@implementer(IDueMessages)
+class DueMessages:
+
+    def __init__(self, entries, more, next_due):
+        self.entries = entries
+        self.more = more
+        self.next_due = next_due
+
+    def __repr__(self):
+        return (f'<DueMessages {len(self.entries)}{" and more" * self.more},'
+                f' next due {self.next_due}>')
+
+
+@implementer(IQueueStatus)
+class Status:
+
+    def __init__(self, counts, waiting, next_attempt, oldest, others,
+                 details):
+        self.counts = counts
+        self.waiting = waiting
+        self.next_attempt = next_attempt
+        self.oldest = oldest
+        self.others = others
+        self.details = details
+
+
+@implementer(IListedMessage)
+class ListedMessage:
+    """A row as an operator sees it; see `IListedMessage`."""
+
+    def __init__(self, store_name, row):
+        (row_id, self.state, self.queued, attempts, self.next_attempt,
+         self.last_error, self.reason, self.fromaddr, toaddrs, count,
+         message_id, head, no_message) = row
+        self.key = row_id
+        self.name = f'pg-{row_id}'
+        self.location = f'{store_name}#{row_id}'
+        self.attempts = min(max(attempts or 0, 0), 10 ** 6)
+        self.problem = check_envelope(self.fromaddr, toaddrs) or (
+            'no message' if no_message else None)
+        if isinstance(toaddrs, list):
+            toaddrs = [a for a in toaddrs if isinstance(a, str)]
+            if count and count > len(toaddrs):
+                toaddrs.append(f'... {count - len(toaddrs)} more')
+        self.toaddrs = toaddrs
+        if message_id is None and head is not None:
+            message_id = message_id_of(bytes(head))
+        self.message_id = message_id
+
+    def __repr__(self):
+        return f'<ListedMessage {self.state} {self.location}>'
+
+
+@implementer(IQueueStore)
+class PostgresStore:
+    """The queue named by *url* (a `QueueURL`, or its text) in a
+    PostgreSQL database; see `IQueueStore` and the module.
+
+    With *create*, the schema is created at first use when missing;
+    without, a database without it is a `QueueError`.  Options:
+    *lease_timeout* (seconds a claim is held without renewal; the bound of
+    a takeover from a live but cut-off processor), *lease_renew* (how
+    often the leases held are renewed; a third of *lease_timeout* by
+    default), *connect_timeout*, *statement_timeout* (seconds),
+    *pool_size* (idle connections kept), *max_message_size* (bytes: a
+    bigger row is set aside unread).  *lease* and *lease_margin*, the
+    Maildir processor lease's, are accepted and mean nothing here.
+    """
+
+    def __init__(self, url, create=True, lease_timeout=60.0,
+                 lease_renew=None, connect_timeout=10.0,
+                 statement_timeout=60.0, pool_size=4,
+                 max_message_size=100 * 2 ** 20, lease=None,
+                 lease_margin=None):
+        check_options(lease_timeout, lease_renew, connect_timeout,
+                      statement_timeout, pool_size, max_message_size)
+        self.url = url if isinstance(url, QueueURL) else QueueURL(url)
+        self.name = self.url.masked
+        self.key = self.url.key
+        self.queue = self.url.queue
+        self.create = create
+        self.lease_timeout = float(lease_timeout)
+        self.lease_renew = float(lease_renew or lease_timeout / 3)
+        self.max_message_size = int(max_message_size)
+        self.pool = ConnectionPool(
+            self.url.conninfo, self.name, size=pool_size,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout)
+        self._lock = threading.Lock()
+        self._schema_checked = False
+        self._offset = 0.0
+        self._clock_checked = None
+        self._keeper = None
+        self._listener = None
+        self._waiters = weakref.WeakSet()
+        self._down = False  # the processor's listing said so already
+
+    def __repr__(self):
+        return f'<PostgresStore {self.name!r}>'
+
+    # The database.
+
+    def _transaction(self, work, retry=True):
+        """``work(conn)`` in a transaction, once the schema is known to be
+        there (`ensure_schema`)."""
+        if not self._schema_checked:
+            self.ensure_schema()
+        return self.pool.transaction(work, retry)
+
+    def ensure_schema(self):
+        """Make sure the schema is there (creating it with *create*, under
+        a lock that makes a second process wait and then find it); return
+        whether it was created.  `QueueError` for a schema of a newer
+        version, or none when it may not be created."""
+        def work(conn):
+            conn.execute(sql.LOCK_SCHEMA, sql.SCHEMA_LOCK)
+            if conn.execute(sql.SCHEMA_VERSION).fetchone()[0]:
+                version = conn.execute(sql.READ_VERSION).fetchone()[0]
+                if version is None or version > sql.VERSION:
+                    raise QueueError(
+                        f'queue {self.name}: the database holds schema'
+                        f' version {version} of zope.sendmail\'s queue;'
+                        f' this version knows {sql.VERSION}')
+                return False
+            if not self.create:
+                raise QueueError(
+                    f'queue {self.name}: the database has no zope.sendmail'
+                    f' queue (create it with zope-sendmail --create-schema)')
+            for statement in sql.SCHEMA:
+                conn.execute(statement)
+            return True
+        created = self.pool.transaction(work)
+        if created:
+            log.info('queue %s: created the schema (version %d)', self.name,
+                     sql.VERSION)
+        self._schema_checked = True
+        return created
+
+    def _unreachable(self, what, error):
+        """`QueueError` for an operator: the database did not answer."""
+        return QueueError(f'queue {self.name}: cannot {what}: {error}')
+
+    def now(self):
+        checked = self._clock_checked
+        if checked is None or time.monotonic() - checked > CLOCK_REFRESH:
+            self._clock_checked = time.monotonic()
+            self._measure_clock()
+        return time.time() + self._offset
+
+    def _measure_clock(self):
+        psycopg = self.pool.psycopg
+        try:
+            before = time.time()
+            server = self.pool.transaction(
+                lambda conn: conn.execute(sql.CLOCK).fetchone()[0])
+            after = time.time()
+        except (psycopg.Error, CommitUnknown) as e:
+            # now() never raises: the offset measured last (or none) stays
+            # until the next measure.
+            log.debug('queue %s: cannot read the server\'s clock: %s',
+                      self.name, e)
+            return
+        if after - before < 5:  # a measure that took long says little
+            self._offset = server - (before + after) / 2
+
+    # What a delivery writes through.
+
+    def add(self, message_id, fromaddr, toaddrs, message):
+        return Pending(message_id, str(fromaddr),
+                       [str(a) for a in toaddrs], bytes(message))
+
+    def vote(self, items):
+        items = [item for item in items if item.row_id is None]
+        if not items:
+            return
+        xid, ids = [], []
+
+        def work(conn):
+            del ids[:]  # a second run, on a new connection
+            xid[:] = [conn.execute(sql.XACT_ID).fetchone()[0]]
+            ids.extend(conn.execute(sql.INSERT, {
+                'queue': self.queue, 'message_id': item.message_id,
+                'fromaddr': item.fromaddr, 'toaddrs': item.toaddrs,
+                'message': item.message}).fetchone()[0] for item in items)
+            conn.execute(sql.NOTIFY, {'channel': sql.CHANNEL,
+                                      'queue': self.queue})
+
+        try:
+            self._transaction(work)
+        except CommitUnknown as e:
+            self._resolve(xid[0] if xid else None, ids, e)
+        except self.pool.psycopg.Error as e:
+            # The database's condition, or a refusal: the transaction
+            # aborts, nothing is queued.
+            raise QueueError(f'queue {self.name}: cannot queue'
+                             f' {len(items)} message(s): {e}') from e
+        for item, row_id in zip(items, ids):
+            item.row_id = row_id
+            item.message = None  # in the database now: no second copy
+
+    def _resolve(self, xid, ids, error):
+        """Return if the vote whose COMMIT was cut off (*error*) committed
+        (transaction *xid*, rows *ids*); raise `QueueError` if it did not,
+        or if the server cannot tell within `RESOLVE_TIMEOUT` seconds."""
+        psycopg = self.pool.psycopg
+        log.warning('queue %s: the connection was lost during a commit (%s);'
+                    ' asking the server whether it committed', self.name,
+                    error)
+        deadline = time.monotonic() + RESOLVE_TIMEOUT
+        status = None
+
+        def ask(conn):
+            status = conn.execute(sql.XACT_STATUS, {'xid': xid}
+                                  ).fetchone()[0]
+            if status is None and ids:
+                # Too old for the server to know (it cannot be, seconds
+                # later, but its answer is no answer): are the rows there?
+                count = conn.execute(sql.COUNT_IDS, {'ids': ids}
+                                     ).fetchone()[0]
+                status = 'committed' if count else 'aborted'
+            return status
+        while xid is not None:
+            try:
+                status = self.pool.transaction(ask)
+            except (psycopg.Error, CommitUnknown) as e:
+                status = f'unknown ({e})'
+            if status in ('committed', 'aborted'):
+                break
+            if time.monotonic() > deadline:
+                log.error('queue %s: cannot tell whether a vote committed'
+                          ' (transaction %s: %s); if it did, its messages'
+                          ' are sent although the transaction fails',
+                          self.name, xid, status)
+                break
+            time.sleep(0.2)
+        if status == 'committed':
+            log.info('queue %s: it did commit', self.name)
+            return
+        raise QueueError(f'queue {self.name}: the vote\'s commit failed'
+                         f' ({error}); nothing was queued')
+
+    def finish(self, items):
+        if items:
+            # This process's processors go at once; others have been
+            # notified by the vote.
+            doorbell.ring(self.key)
+
+    def discard(self, items):
+        ids = [item.row_id for item in items if item.row_id is not None]
+        for item in items:
+            item.message = None
+        if not ids:
+            return
+        # Voted, then the transaction aborted after all: the rows must go.
+        # (A processor may have sent one meanwhile: no two-phase commit.)
+        try:
+            self._transaction(lambda conn: conn.execute(
+                f'DELETE FROM {sql.TABLE} WHERE id = ANY(%(ids)s)',
+                {'ids': ids}))
+        except Exception as e:
+            # discard() must not raise (it runs in tpc_abort).
+            log.error('queue %s: cannot remove the rows %s of an aborted'
+                      ' transaction (%s): they will be sent', self.name,
+                      ids, e)
+        for item in items:
+            item.row_id = None
+
+    # What a processor asks.
+
+    def _keeper_started(self):
+        with self._lock:
+            if self._keeper is None:
+                self._keeper = LeaseKeeper(self.pool, self.lease_timeout,
+                                           self.lease_renew, self.name)
+            keeper = self._keeper
+        keeper.start()
+        return keeper
+
+    def keeper_discard(self, token):
+        keeper = self._keeper
+        if keeper is not None:
+            keeper.discard(token)
+
+    def acquire(self):
+        self._keeper_started()
+        return True
+
+    def may_send(self):
+        keeper = self._keeper
+        return keeper is None or keeper.may_send()
+
+    def standby_wait(self, stopping):
+        return False  # never a standby
+
+    def due(self, limit=None):
+        psycopg = self.pool.psycopg
+        params = {'queue': self.queue,
+                  'limit': None if limit is None else limit + 1}
+
+        def work(conn):
+            rows = conn.execute(sql.DUE, params).fetchall()
+            return rows, conn.execute(sql.NEXT_DUE, params).fetchone()[0]
+        try:
+            rows, next_due = self._transaction(work)
+        except (psycopg.Error, CommitUnknown) as e:
+            # The database's condition: nothing is due until it answers;
+            # said once per outage, the next poll tries again.
+            if not self._down:
+                log.warning('queue %s: cannot list the due messages: %s',
+                            self.name, e)
+                self._down = True
+            return DueMessages([], False, None)
+        if self._down:
+            log.info('queue %s: the database answers again', self.name)
+            self._down = False
+        more = limit is not None and len(rows) > limit
+        rows = rows[:limit] if more else rows
+        return DueMessages([Entry(self.name, row_id, due)
+                            for row_id, due in rows], more, next_due)
+
+    def claim(self, entry):
+        psycopg = self.pool.psycopg
+        keeper = self._keeper_started()
+        holder = keeper.current()
+        if holder is None:
+            return None  # the database is unreachable: said by the keeper
+        token = uuid.uuid4()
+        params = {'id': entry.row_id, 'queue': self.queue,
+                  'holder': holder, 'token': token,
+                  'lease': self.lease_timeout, 'max_text': MAX_TEXT}
+
+        def work(conn):
+            row = conn.execute(sql.LOCK_ROW, params).fetchone()
+            if row is None:
+                return None  # gone, set aside, or in another's transaction
+            due, leased, lease_holder = row
+            if not due:
+                return None  # deferred by another processor meanwhile
+            if leased and not (lease_holder is not None and conn.execute(
+                    sql.HOLDER_GONE, {'holder': lease_holder}
+                    ).fetchone()[0]):
+                return None  # held by a live processor
+            return conn.execute(sql.CLAIM, params).fetchone()
+        keeper.add(token)
+        try:
+            row = self._transaction(work)
+        except CommitUnknown as e:
+            # Perhaps ours now: its lease then runs out unrenewed.
+            keeper.discard(token)
+            log.warning('%s: the connection was lost while claiming it'
+                        ' (%s)', entry.location, e)
+            return None
+        except psycopg.Error as e:
+            keeper.discard(token)
+            log.warning('%s: cannot claim it: %s', entry.location, e)
+            return None
+        if row is None:
+            keeper.discard(token)
+            return None
+        return ClaimedMessage(self, entry.key, entry.row_id, token,
+                              retry_state(*row))
+
+    def present(self, keys):
+        keys = set(keys)
+        ids = [key[0] for key in keys]
+        if not ids:
+            return set()
+        try:
+            rows = self._transaction(lambda conn: conn.execute(
+                sql.PRESENT, {'queue': self.queue, 'ids': ids}).fetchall())
+        except (self.pool.psycopg.Error, CommitUnknown) as e:
+            # The database's condition: remembering messages a little
+            # longer is harmless; the listing says it is down.
+            log.debug('queue %s: cannot tell which messages are left: %s',
+                      self.name, e)
+            return keys
+        return {tuple(row) for row in rows} & keys
+
+    def waiter(self):
+        waiter = Waiter(self.key)
+        with self._lock:
+            self._waiters.add(waiter)
+            if self._listener is None:
+                self._listener = Listener(
+                    lambda: self.pool.connect(statement_timeout=False),
+                    self.queue, self._wake_waiters, self.name)
+            listener = self._listener
+        # Listening takes moments; a database that does not answer must
+        # not hold up the processor's start for long: it polls meanwhile.
+        listener.start(timeout=min(self.pool.connect_timeout, 2.0))
+        return waiter
+
+    def _wake_waiters(self):
+        for waiter in list(self._waiters):
+            waiter.wake()
+
+    def housekeeping(self):
+        psycopg = self.pool.psycopg
+        try:
+            cleared = self._transaction(lambda conn: conn.execute(
+                sql.CLEAR_DEAD_LEASES, {'queue': self.queue}).fetchall())
+        except (psycopg.Error, CommitUnknown) as e:
+            log.warning('queue %s: no housekeeping: %s', self.name, e)
+            return
+        if cleared:
+            log.info('queue %s: cleared the claims of %d message(s) left by'
+                     ' processors that are gone', self.name, len(cleared))
+
+    def close(self, timeout=None):
+        with self._lock:
+            listener, self._listener = self._listener, None
+            keeper, self._keeper = self._keeper, None
+        if listener is not None:
+            listener.stop(timeout)
+        if keeper is not None:
+            keeper.stop(timeout)
+        self.pool.close()
+
+    # What an operator asks.
+
+    def _ask(self, what, work):
+        try:
+            return self._transaction(work)
+        except (self.pool.psycopg.Error, CommitUnknown) as e:
+            raise self._unreachable(what, e) from e
+
+    def status(self):
+        row = self._ask('read the status', lambda conn: conn.execute(
+            sql.STATUS, {'queue': self.queue}).fetchone())
+        sending, queued, deferred, rejected, waiting, next_attempt, \
+            oldest = row
+        counts = {'sending': sending, 'queued': queued,
+                  'deferred': deferred, 'rejected': rejected}
+        details = [('database', self.name),
+                   ('leases', f'{self.lease_timeout:g} s, renewed every'
+                              f' {self.lease_renew:g} s')]
+        return Status(counts, waiting, next_attempt, oldest, 0, details)
+
+    def entries(self):
+        rows = self._ask('list the messages', lambda conn: conn.execute(
+            sql.ENTRIES, {'queue': self.queue, 'max_text': MAX_TEXT,
+                          'max_recipients': LIST_RECIPIENTS,
+                          'max_head': LIST_HEAD}).fetchall())
+        return [ListedMessage(self.name, row) for row in rows]
+
+    def others(self):
+        return []  # a table holds nothing but messages
+
+    def requeue_rejected(self):
+        def work(conn):
+            rows = conn.execute(sql.REQUEUE, {'queue': self.queue}).fetchall()
+            if rows:
+                conn.execute(sql.NOTIFY, {'channel': sql.CHANNEL,
+                                          'queue': self.queue})
+            return rows
+        rows = self._ask('requeue', work)
+        if rows:
+            doorbell.ring(self.key)
+        return [(f'{self.name}#{old}', f'{self.name}#{new}')
+                for old, new in rows]
+
+    def purge_rejected(self, age, now=None):
+        now = self.now() if now is None else now
+        rows = self._ask('purge', lambda conn: conn.execute(
+            sql.PURGE, {'queue': self.queue, 'before': now - age}
+        ).fetchall())
+        return [(f'{self.name}#{row_id}', when) for row_id, when in rows]
+
+
+def open_postgres_store(url, *, create=True, **options):
+    """The `PostgresStore` of the queue named by *url* (text starting with
+    ``postgresql:`` or ``postgres:``); see `PostgresStore` for *create*
+    and *options*.  Nothing is asked of the database until the store is
+    used.  `QueueError` when psycopg is missing (naming the extra to
+    install) or the URL cannot name a queue."""
+    return PostgresStore(url, create=create, **options)
+
+
+def create_schema(url):
+    """Create the schema of zope.sendmail's queues in the database of
+    *url* if it is missing; return whether it was created.  `QueueError`
+    when the database cannot be reached or holds a newer schema."""
+    store = PostgresStore(url, create=True)
+    try:
+        return store.ensure_schema()
+    except (store.pool.psycopg.Error, CommitUnknown) as e:
+        raise store._unreachable('create the schema', e) from e
+    finally:
+        store.close()

@@ -1,0 +1,116 @@
+"""The queue processor on a PostgreSQL queue, end to end: transactions
+queue through `QueuedMailDelivery`, processor threads send through the SMTP
+test server; refusals, deferrals and two processors at once."""
+import collections
+import email
+
+import transaction
+from zope.testing.loggingsupport import InstalledHandler
+
+from zope.sendmail.tests.support import wait_until
+from zope.sendmail.tests.support.postgres import PostgresTestCase
+
+
+def message_id(message):
+    return email.message_from_bytes(message.data)['Message-Id']
+
+
+class ProcessingTests(PostgresTestCase):
+
+    def setUp(self):
+        super().setUp()
+        from zope.sendmail.events import dispatcher
+        from zope.sendmail.testserver import SMTPTestServer
+        transaction.abort()
+        self.addCleanup(transaction.abort)
+        self.log = InstalledHandler('zope.sendmail')
+        self.addCleanup(self.log.uninstall)
+        self.server = SMTPTestServer().start()
+        self.addCleanup(self.server.stop)
+        self.addCleanup(dispatcher.stop)
+        self.url = self.layer.url()
+        self.events = []
+
+    def store(self, **options):
+        from zope.sendmail.stores.postgresql import open_postgres_store
+        store = open_postgres_store(self.url, **options)
+        self.addCleanup(store.close, 10)
+        return store
+
+    def processor(self, store, **kw):
+        from zope.sendmail.processing.thread import QueueProcessorThread
+        from zope.sendmail.smtp.mailer import SMTPMailer
+        mailer = SMTPMailer(self.server.host, self.server.port, timeout=5)
+        kw.setdefault('interval', 30)  # woken by commits, not by polls
+        thread = QueueProcessorThread(mailer=mailer, queuePath=store,
+                                      notify=self.events.append, **kw)
+        self.addCleanup(thread.stop, 10)
+        return thread
+
+    def send(self, count, toaddrs=('bob@example.com',)):
+        from zope.sendmail.delivery import QueuedMailDelivery
+        delivery = QueuedMailDelivery(self.store())
+        ids = [delivery.send('alice@example.com', list(toaddrs),
+                             b'Subject: %d\n\nbody\n' % n)
+               for n in range(count)]
+        transaction.commit()
+        return ids
+
+    def test_committed_mail_goes_out_at_once(self):
+        thread = self.processor(self.store())
+        thread.start()
+        ids = self.send(3)
+        messages = self.server.wait_for(3, timeout=10)
+        self.assertEqual(sorted(message_id(m) for m in messages),
+                         sorted(f'<{i}>' for i in ids))
+        self.assertTrue(wait_until(
+            lambda: thread.store.status().counts ==
+            {'sending': 0, 'queued': 0, 'deferred': 0, 'rejected': 0}, 5))
+
+    def test_an_aborted_transaction_queues_nothing(self):
+        from zope.sendmail.delivery import QueuedMailDelivery
+        store = self.store()
+        QueuedMailDelivery(store).send('alice@example.com', ['b@x.org'],
+                                       b'Subject: no\n\nbody\n')
+        transaction.abort()
+        self.assertEqual(store.status().counts['queued'], 0)
+
+    def test_refused_and_deferred(self):
+        store = self.store()
+        self.server.refuse('reject@example.com', 550, '5.1.1 no such user')
+        self.server.refuse('later@example.com', 451, '4.3.0 try again')
+        ids = self.send(1, ('bob@example.com', 'reject@example.com',
+                            'later@example.com'))
+        thread = self.processor(store)
+        result = thread.process_once()
+        self.assertEqual(result.counts['deferred'], 1)
+        [message] = self.server.messages
+        self.assertEqual(message.rcpt_tos, ['bob@example.com'])
+        [listed] = store.entries()
+        self.assertEqual((listed.state, list(listed.toaddrs),
+                          listed.attempts),
+                         ('deferred', ['later@example.com'], 1))
+        self.assertIn('451', listed.last_error)
+        self.assertTrue(wait_until(lambda: len(self.events) >= 2, 5))
+        kinds = collections.Counter(type(e).__name__ for e in self.events)
+        self.assertEqual(kinds, {'MailSentEvent': 1, 'MailErrorEvent': 1})
+        self.assertEqual({e.messageId for e in self.events}, set(ids))
+
+    def test_two_processors_send_each_message_once(self):
+        threads = [self.processor(self.store(), connections=2)
+                   for n in range(2)]
+        for thread in threads:
+            thread.start()
+        ids = []
+        for n in range(10):
+            ids += self.send(5)
+        messages = self.server.wait_for(50, timeout=30)
+
+        def drained():
+            counts = threads[0].store.status().counts
+            return counts['queued'] == counts['sending'] == 0
+        self.assertTrue(wait_until(drained, 10))
+        sent = collections.Counter(message_id(m)
+                                   for m in self.server.messages)
+        self.assertEqual(sent, {f'<{i}>': 1 for i in ids})
+        self.assertGreaterEqual(len(messages), 50)
