@@ -27,8 +27,11 @@ class OpenConnectionTests(unittest.TestCase):
         self.assertEqual(self.layer.server.connections, 2)
 
     def test_cached_takes_the_connection_its_cache_keeps(self):
+        from zope.sendmail.smtp.connectioncache import clear_all
         mailer = self._mailer()
-        self.addCleanup(mailer.connection_cache.clear)
+        # clear_all, not the cache's clear: it also waits for the reaper
+        # thread the kept connection started, so that none is left behind.
+        self.addCleanup(clear_all)
         for n in range(2):
             connection = self._callFUT(mailer, cached=True)
             connection.send('a@example.com', ['b@example.com'],
