@@ -27,6 +27,7 @@ from zope.sendmail.interfaces import IDirectMailDelivery
 from zope.sendmail.interfaces import IQueuedMailDelivery
 from zope.sendmail.interfaces import MailDeliveryError
 from zope.sendmail.stores import open_store
+from zope.sendmail.stores import queue_name
 from zope.sendmail.stores.maildir.folder import Maildir
 from zope.sendmail.message import make_message_id
 from zope.sendmail.message import prepare_message
@@ -217,8 +218,9 @@ class DirectBatch:
 
 @implementer(IQueuedMailDelivery)
 class QueuedMailDelivery(AbstractMailDelivery):
-    """Writes messages into the queue at *queuePath*; see
-    `IQueuedMailDelivery`.
+    """Writes messages into the queue *queuePath*: a Maildir directory,
+    or a PostgreSQL URL (``postgresql://...``, see `zope.sendmail.stores`);
+    see `IQueuedMailDelivery`.
 
     With *durable* (the default) a committed message survives a crash or a
     power loss.  ``durable=False`` skips the syncs: faster, but a crash
@@ -239,7 +241,8 @@ class QueuedMailDelivery(AbstractMailDelivery):
     queuePath = property(lambda self: self._queuePath)
 
     def __repr__(self):
-        return f'<QueuedMailDelivery {self.queuePath!r}>'
+        # Never the URL's password.
+        return f'<QueuedMailDelivery {queue_name(self.queuePath)!r}>'
 
     @property
     def store(self):
@@ -292,7 +295,7 @@ class QueuedBatch:
     def finish(self, items):
         self.store.finish(items)
         if items:
-            startup.committed(self.store.name)
+            startup.committed(self.store)
 
     def discard(self, items):
         self.store.discard(items)

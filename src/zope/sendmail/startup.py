@@ -20,7 +20,9 @@ running in this process are in one registry,
 there gets no other; they are stopped at interpreter exit, and by
 ``zope.testing.cleanup`` (which also resets the component registry), so
 that one test's thread never runs into the next.  Queues are known by
-their key (`zope.sendmail.stores.queue_key`: a directory's real path).
+their key (`zope.sendmail.stores.queue_key`: a directory's real path, a
+PostgreSQL URL without its password), and shown by their name
+(`zope.sendmail.stores.queue_name`: never a password).
 """
 import atexit
 import logging
@@ -33,9 +35,11 @@ from zope.processlifetime import IProcessStarting
 
 from zope.sendmail.interfaces import IMailer
 from zope.sendmail.interfaces import IQueueProcessorRegistration
+from zope.sendmail.interfaces import QueueError
 from zope.sendmail.processing import registry
 from zope.sendmail.processing.thread import QueueProcessorThread
 from zope.sendmail.stores import queue_key
+from zope.sendmail.stores import queue_name
 
 
 log = logging.getLogger(__name__)
@@ -58,7 +62,7 @@ class QueueProcessorRegistration:
         self.options = dict(options or {})
 
     def __repr__(self):
-        return (f'<{type(self).__name__} {self.queuePath!r}'
+        return (f'<{type(self).__name__} {queue_name(self.queuePath)!r}'
                 f' mailer {self.mailer!r}>')
 
 
@@ -83,8 +87,9 @@ def registrations():
 
 
 def registered_queues():
-    """The queue paths registered in the registry in force."""
-    return sorted(registration.queuePath
+    """The queues registered in the registry in force, by name (a
+    directory's path as configured; a URL without its password)."""
+    return sorted(queue_name(registration.queuePath)
                   for registration in registrations().values())
 
 
@@ -110,11 +115,13 @@ def register_subscribers(info=''):
                                      info=info)
 
 
-def committed(queue_path):
-    """Mail was committed to *queue_path* (called by the queued delivery
+def committed(queue):
+    """Mail was committed to *queue* (its store, or anything
+    `zope.sendmail.stores.open_store` takes; called by the queued delivery
     after the commit: never raises): log one WARNING if its thread is
     registered in the registry in force but was never started."""
-    key = queue_key(queue_path)
+    key = queue_key(queue)
+    queue_path = queue_name(queue)  # as logs show it
     with _lock:
         if key in _started or key in _warned:
             return
@@ -179,6 +186,7 @@ def _start(key, registration):
     """The started thread of *registration*, or None after logging why it
     could not start (recorded for `committed`)."""
     path, name = registration.queuePath, registration.mailer
+    shown = queue_name(path)  # never a URL's password
     try:
         mailer = getSiteManager().queryUtility(IMailer, name)
         if mailer is None:
@@ -188,22 +196,23 @@ def _start(key, registration):
         thread = QueueProcessorThread(mailer=mailer, queuePath=path,
                                       **registration.options)
         thread.start()
-    except (LookupError, OSError, ValueError) as e:
-        # The site's configuration or its queue directory (missing, not a
-        # Maildir, refused): the site's to fix, and the other queues' not
-        # to suffer from; not a bug, so no traceback.
+    except (LookupError, OSError, ValueError, QueueError) as e:
+        # The site's configuration or its queue (a directory missing, not
+        # a Maildir, refused; a database that refuses or lacks psycopg):
+        # the site's to fix, and the other queues' not to suffer from;
+        # not a bug, so no traceback.
         reason, traceback = str(e), None
     except Exception as e:
         # A bug: logged with its traceback; still the other queues start.
         reason, traceback = f'unexpected error: {e!r}', e
     else:
-        log.info('started the queue processor of %s (mailer %r)', path,
+        log.info('started the queue processor of %s (mailer %r)', shown,
                  name)
         return thread
     if _failed.get(key) != reason:
         # Both startup events come, and may come again: said once.
         log.error('the queue processor of %s (mailer %r) cannot start: %s',
-                  path, name, reason, exc_info=traceback)
+                  shown, name, reason, exc_info=traceback)
     _failed[key] = reason
     return None
 

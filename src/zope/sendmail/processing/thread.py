@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 @implementer(IMailQueueProcessor)
 class QueueProcessorThread(threading.Thread):
-    """Processes the queue at *queuePath* (or the Maildir folder *maildir*)
-    through *mailer*, in a daemon thread.
+    """Processes the queue *queuePath* (a Maildir directory, or a
+    PostgreSQL URL: anything `zope.sendmail.stores.open_store` takes), or
+    the Maildir folder *maildir*, through *mailer*, in a daemon thread.
 
     *retry*, *connections*, *max_messages* and *max_rate* configure the
     passes (see `QueueProcessor`); the processor keeps what it learns of
@@ -121,6 +122,8 @@ class QueueProcessorThread(threading.Thread):
 
     @property
     def queuePath(self):
+        """The Maildir directory as given, or the store's name (a URL
+        without its password)."""
         store = self.store
         return None if store is None else getattr(store, 'path', store.name)
 
