@@ -3,7 +3,8 @@
 
 This module owns the directive schemas and their handlers.  A handler only
 validates its attributes and computes actions; every side effect (creating
-the queue directory, registering utilities, among them a queue's
+the queue directory or the queue's tables, registering utilities, among
+them a queue's
 `IQueueProcessorRegistration` for `zope.sendmail.startup`) happens when
 zope.configuration executes the actions, in the registry in force then, and
 loading ZCML starts no thread.  The mailer options are defined
@@ -13,11 +14,12 @@ once, by the fields of `ISMTPMailer`, and the queue processor's by
 program's options are.  A delivery with a ``permission`` carries a security
 checker, as zope.component's ``<utility permission>`` gives, so untrusted
 code reaching it through a security proxy needs the permission, while
-trusted code calls it directly.
+trusted code calls it directly.  A queued delivery's queue is a Maildir
+directory (``queuePath``) or a PostgreSQL URL (``queue``): exactly one of
+them, and neither is taken for the other.
 """
 import copy
 import logging
-import os
 
 from zope.component import queryUtility
 from zope.component import zcml as component_zcml
@@ -29,6 +31,7 @@ from zope.interface import Interface
 from zope.interface.interface import InterfaceClass
 from zope.schema import Bool as SchemaBool
 from zope.schema import TextLine
+from zope.schema import ValidationError as SchemaValidationError
 from zope.schema import getFieldsInOrder
 from zope.security.checker import CheckerPublic
 from zope.security.checker import InterfaceChecker
@@ -41,13 +44,18 @@ from zope.sendmail.delivery import QueuedMailDelivery
 from zope.sendmail.interfaces import IMailDelivery
 from zope.sendmail.interfaces import IMailer
 from zope.sendmail.interfaces import ISMTPMailer
-from zope.sendmail.stores.maildir.folder import Maildir
+from zope.sendmail.interfaces import QueueError
 from zope.sendmail.smtp.mailer import SMTPMailer
 from zope.sendmail.options import OBJECT_OPTIONS
 from zope.sendmail.options import PATH_OPTIONS
 from zope.sendmail.options import PROCESSOR_OPTIONS
 from zope.sendmail.options import processor_arguments
 from zope.sendmail.options import zcml_name
+from zope.sendmail.stores import is_url
+from zope.sendmail.stores import open_store
+from zope.sendmail.stores import queue_name
+from zope.sendmail.stores import queue_url
+from zope.sendmail.stores.maildir.queuedirs import check_writable
 
 # The other names 7.3's zcml module had, for code that imports them from
 # here.  Its queuedDelivery started a QueueProcessorThread; the startup
@@ -163,15 +171,69 @@ class IDirectDeliveryDirective(IDeliveryDirective):
     """
 
 
+class ValidationError(SchemaValidationError):
+    """What is wrong with a value, said as it is (zope.schema's own would
+    show the value: a URL's password)."""
+
+    def __str__(self):
+        return self.args[0]
+
+    doc = __str__
+
+
+class QueuePathField(Path):
+    """A Maildir directory, relative to the ZCML file's; a URL is refused
+    (it belongs in ``queue``): made a path, it would become a directory
+    named after the URL."""
+
+    def fromUnicode(self, value):
+        if is_url(value.strip()):
+            raise ValidationError(
+                'queuePath is a Maildir directory; a PostgreSQL URL goes in'
+                ' queue="postgresql://..." instead')
+        return super().fromUnicode(value)
+
+
+class QueueURLField(TextLine):
+    """A PostgreSQL URL naming a queue (``postgresql://...``), checked as
+    it is read; the error never shows its password."""
+
+    def fromUnicode(self, value):
+        value = value.strip()
+        try:
+            url = queue_url(value)
+        except QueueError as e:
+            raise ValidationError(str(e)) from None
+        if url is None:
+            raise ValidationError(
+                'queue is a PostgreSQL URL (postgresql://...); a Maildir'
+                ' directory goes in queuePath instead')
+        return value
+
+
 class _IQueuedDelivery(IDeliveryDirective):
-    """Register a delivery that writes mail into a Maildir queue, and the
-    queue with the processor threads started when the application starts.
+    """Register a delivery that writes mail into a queue (a Maildir
+    directory, or a queue in a PostgreSQL database), and the queue with the
+    processor threads started when the application starts.  Exactly one of
+    ``queuePath`` and ``queue`` names the queue.
     """
 
-    queuePath = Path(
+    queuePath = QueuePathField(
         title="Queue path",
-        description="The Maildir directory of the queue, created if missing.",
-        required=True)
+        description="The Maildir directory of the queue, created if"
+                    " missing.",
+        required=False)
+
+    queue = QueueURLField(
+        title="Queue URL",
+        description="A queue in a PostgreSQL database, as a libpq URL:"
+                    " postgresql://user@host/db, postgresql:///db?host=/run/"
+                    "postgresql, postgresql://?service=NAME; ?queue=NAME"
+                    " names one of several queues in the database.  Its"
+                    " tables are created if missing.  A password is better"
+                    " kept in libpq's password file or service file than in"
+                    " the URL.",
+        required=False)
 
     processorThread = Bool(
         title="Processor thread",
@@ -231,20 +293,23 @@ def lookup_mailer(name):
     return mailer
 
 
-def prepare_queue(path, shared_group=False):
-    """Create the Maildir at *path* if needed and check that it is safe
-    (*shared_group* is `Maildir`'s) and writable."""
+def prepare_queue(queue, shared_group=False):
+    """Open the queue *queue* (a path or a URL) through its store, making
+    it if needed (a Maildir directory; a database's tables), and check
+    that it is usable: a directory safe (*shared_group* accepts one its
+    group may write to) and writable."""
+    shown = queue_name(queue)  # never a URL's password
     try:
-        Maildir(path, create=True, shared_group=shared_group)
-    except (OSError, ValueError) as e:
+        store = open_store(queue, create=True, shared_group=shared_group)
+        try:
+            if getattr(store, 'path', None) is not None:
+                check_writable(store.path)
+        finally:
+            store.close()
+    except (OSError, ValueError, QueueError) as e:
         raise ConfigurationError(
-            f'cannot use {path!r} as a mail queue: {e}')
-    for sub in ('tmp', 'new', 'cur'):
-        if not os.access(os.path.join(path, sub), os.W_OK | os.X_OK):
-            raise ConfigurationError(
-                f'cannot use {path!r} as a mail queue: {sub}/ is not'
-                f' writable by this process')
-    log.debug('mail queue %s is ready', path)
+            f'cannot use {shown!r} as a mail queue: {e}')
+    log.debug('mail queue %s is ready', shown)
 
 
 def register_delivery(delivery, name, info):
@@ -267,16 +332,24 @@ def directDelivery(_context, mailer, permission=None, name='Mail'):
         order=DELIVERY_ORDER)
 
 
-def queuedDelivery(_context, queuePath, mailer, permission=None, name='Mail',
-                   processorThread=True, **settings):
+def queuedDelivery(_context, mailer, queuePath=None, queue=None,
+                   permission=None, name='Mail', processorThread=True,
+                   **settings):
     """Handle ``<mail:queuedDelivery>``; *settings* are the processor's,
     by ZCML attribute name."""
+    if (queuePath is None) == (queue is None):
+        raise ConfigurationError(
+            'queuedDelivery names its queue with exactly one of queuePath'
+            ' (a Maildir directory) and queue (a PostgreSQL URL): '
+            + ('both were given' if queue is not None
+               else 'neither was given'))
+    queuePath = queuePath if queue is None else queue
     try:
         thread_options = processor_arguments(
             {option.name: settings.get(zcml_name(option.name))
              for option in PROCESSOR_OPTIONS})
     except ValueError as e:
-        raise ConfigurationError(f'queue {queuePath!r}: {e}')
+        raise ConfigurationError(f'queue {queue_name(queuePath)!r}: {e}')
 
     shared_group = thread_options['shared_group']
     delivery = _protect(QueuedMailDelivery(queuePath,

@@ -18,6 +18,7 @@ import os
 import stat
 import threading
 
+from zope.sendmail.interfaces import QueueError
 from zope.sendmail.interfaces import UnsafeQueueError
 
 
@@ -87,3 +88,12 @@ def _warn_owner(path, owners):
     log.warning('mail queue %s belongs to another user (uid %s), not to'
                 ' this process (uid %d): using it all the same', path,
                 ', '.join(map(str, others)), me)
+
+
+def check_writable(path):
+    """Raise `QueueError` unless this process may write into the queue at
+    *path* (its ``tmp/``, ``new/`` and ``cur/``): what a site's
+    configuration checks before a delivery ever commits to it."""
+    for sub in SUBDIRS:
+        if not os.access(os.path.join(path, sub), os.W_OK | os.X_OK):
+            raise QueueError(f'{sub}/ is not writable by this process')
