@@ -21,20 +21,22 @@ from zope.sendmail.options import OPTIONS
 from zope.sendmail.options import PATH_OPTIONS
 from zope.sendmail.options import has_credentials
 from zope.sendmail.console.secretfiles import read_password_file
+from zope.sendmail.console.inifile import queue_url_has_password
 from zope.sendmail.version import version
 
 
 PROG = 'zope-sendmail'
 TLS_MODE = frozenset(['no_tls', 'force_tls', 'implicit_tls'])
 PASSWORD_SOURCES = frozenset(['password', 'password_file', 'password_env'])
-MODES = ('daemon', 'status', 'list', 'requeue_rejected', 'purge_rejected')
+MODES = ('daemon', 'status', 'list', 'requeue_rejected', 'purge_rejected',
+         'create_schema')
 
 EXIT_STATUS = """\
 exit status:
   0   all the mail due was sent (or there was none); an operation succeeded
   1   messages were refused for good and set aside as rejected, or an
       unexpected error occurred
-  2   usage: a bad option, INI file or queue directory; nothing was done
+  2   usage: a bad option, INI file or queue; nothing was done
   75  messages wait in the queue for a later attempt (deferred, or the relay
       could not be reached, or the run was interrupted)
   78  the relay refused the mailer's settings (authentication, TLS
@@ -42,11 +44,13 @@ exit status:
 """
 
 _DESCRIPTION = """\
-Send the mail queued by zope.sendmail's queued delivery in the Maildir
-MAILDIR: once, until nothing due is left (the default), or as a daemon
-(--daemon) until SIGTERM or SIGINT.  --status, --list, --requeue-rejected
-and --purge-rejected inspect and tidy the queue instead; they are safe while
-a processor runs."""
+Send the mail queued by zope.sendmail's queued delivery in QUEUE, a Maildir
+directory or a PostgreSQL URL (postgresql://user@host/db?queue=NAME): once,
+until nothing due is left (the default), or as a daemon (--daemon) until
+SIGTERM or SIGINT.  --status, --list, --requeue-rejected and
+--purge-rejected inspect and tidy the queue instead; they are safe while a
+processor runs.  A URL's password is better kept in libpq's password file
+(~/.pgpass) or service file: other users see command lines."""
 
 # The option groups of --help, in their order.
 _GROUPS = {
@@ -161,8 +165,9 @@ def build_parser(parse_age):
         prog=PROG, description=_DESCRIPTION, epilog=EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        'maildir', nargs='?', metavar='MAILDIR',
-        help='The queue directory.  Default: queue_path of the INI file.')
+        'maildir', nargs='?', metavar='QUEUE',
+        help='The queue: a Maildir directory, or a PostgreSQL URL.'
+             '  Default: queue_path of the INI file.')
     parser.add_argument('--version', action='version',
                         version=f'%(prog)s {version()}')
     modes = parser.add_argument_group(
@@ -187,6 +192,12 @@ def build_parser(parse_age):
         '--purge-rejected', metavar='AGE', type=_converter(parse_age),
         help='Delete the messages rejected at least AGE ago (seconds, or'
              ' with a unit: 30m, 12h, 7d, 2w).')
+    modes.add_argument(
+        '--create-schema', action='store_true',
+        help='Create the tables of a PostgreSQL queue (QUEUE a URL) in its'
+             ' database, if missing, and exit.  Processors and deliveries'
+             ' create them on first use too; this lets a site create them'
+             ' ahead, as a user allowed to.')
     # Added group by group: argparse garbles the usage line when two
     # mutually exclusive groups (TLS modes, password sources) are adjacent.
     for key, (title, text) in _GROUPS.items():
@@ -228,11 +239,17 @@ def read_settings(argv, parse_age, stdin=None, environ=None):
     """Parse *argv* (without the program name) and the INI file it names
     into `Settings`; raise `UsageError` or `HelpShown`."""
     args = build_parser(parse_age).parse_args(argv)
+    warnings = []
     cli = {key: getattr(args, key) for key in INI_KEYS
            if getattr(args, key, None) is not None}
     if args.maildir is not None:
         cli['queue_path'] = args.maildir
-    ini, config, warnings = {}, args.config, []
+        if queue_url_has_password(args.maildir):
+            warnings.append(
+                'the queue URL on the command line holds a password, which'
+                ' other users see in ps: keep it in libpq\'s password file'
+                ' (~/.pgpass) or service file instead')
+    ini, config = {}, args.config
     if config is not None:
         ini = read_ini(config, stdin if stdin is not None else sys.stdin,
                        warnings)
@@ -250,7 +267,7 @@ def read_settings(argv, parse_age, stdin=None, environ=None):
     values.update(cli)
     queue_path = values.pop('queue_path', None)
     if not queue_path:
-        raise UsageError(f'no queue directory: name it (MAILDIR), or set'
+        raise UsageError(f'no queue: name it (QUEUE), or set'
                          f' queue_path in the [{INI_SECTION}] section of'
                          f' the --config file')
     # An AGE of 0 is false, and still asks for a purge.

@@ -6,8 +6,10 @@ like it, plus the program's own), read as zope.sendmail 7.3 read them
 (``configparser`` with interpolation, so ``%`` is written ``%%``, and
 ``[DEFAULT]`` applying), but exactly: an unknown key in the section, a value
 that does not parse or a missing section is a `UsageError` naming the file
-and the key, never showing a password.  An empty value leaves the default.
-A file holding a password that others may read is read, with a warning.
+and the key, never showing a password (nor a ``queue_path`` URL, which
+may hold one).  An empty value leaves the default.  A file holding a
+password (an option's, or in the queue's URL) that others may read is
+read, with a warning.
 """
 import configparser
 import difflib
@@ -15,6 +17,8 @@ import os
 
 from zope.sendmail.options import OPTIONS
 from zope.sendmail.console.secretfiles import exposure
+from zope.sendmail.interfaces import QueueError
+from zope.sendmail.stores import queue_url
 
 
 INI_SECTION = 'app:zope-sendmail'
@@ -24,6 +28,15 @@ INI_KEYS = tuple(option.name for option in OPTIONS) + PROGRAM_KEYS
 
 class UsageError(Exception):
     """What is wrong with the command line, the INI file or the queue."""
+
+
+def queue_url_has_password(text):
+    """Whether *text*, a queue, is a URL holding a password."""
+    try:
+        url = queue_url(text)
+    except QueueError:
+        return True  # not a usable URL: it may hold one
+    return url is not None and url.has_password
 
 
 def _one_line(error):
@@ -84,8 +97,10 @@ def read_ini(path, stdin, warnings=None):
         try:
             text = parser.get(INI_SECTION, key)
         except configparser.InterpolationError as e:
-            reason = 'a "%" must be written "%%"' if option and \
-                option.secret else _one_line(e.message)
+            # The message quotes the value: a secret's, or a URL that
+            # may hold one, is not shown.
+            reason = 'a "%" must be written "%%"' if key == 'queue_path' \
+                or option and option.secret else _one_line(e.message)
             raise UsageError(f'{where}: {reason}') from None
         if not text.strip():
             continue  # an empty value leaves the default
@@ -96,8 +111,9 @@ def read_ini(path, stdin, warnings=None):
             values[key] = option.parse(text)
         except ValueError as e:
             raise UsageError(f'{where}: {e}') from None
-    if status is not None and warnings is not None and any(
-            options[key].secret for key in values if key in options):
+    if status is not None and warnings is not None and (any(
+            options[key].secret for key in values if key in options)
+            or queue_url_has_password(values.get('queue_path'))):
         warning = exposure(path, status, 'holds a password')
         if warning:
             warnings.append(warning)

@@ -6,9 +6,12 @@ This module owns `ConsoleApp`, which turns the settings read by
 queue's store (`zope.sendmail.stores.open_store`) and runs one of the
 modes: once (passes until nothing due is left, then an exit status saying
 how it went, with a progress line on a terminal), daemon (the processor
-thread until SIGTERM or SIGINT), or an operator's operation of
-`zope.sendmail.console.queueops`; `zope.sendmail.console.output` says how
-it went.  It uses the thread's public methods only.
+thread until SIGTERM or SIGINT), an operator's operation of
+`zope.sendmail.console.queueops`, or the creation of a PostgreSQL queue's
+tables (``--create-schema``); `zope.sendmail.console.output` says how
+it went.  It uses the thread's public methods only.  The queue is shown by
+its name (`zope.sendmail.stores.queue_name`): a URL's password never
+appears in what the program prints or logs.
 ``zope.sendmail.queue.run`` and ``ConsoleApp`` are 7.3's names for these.
 """
 import collections
@@ -38,7 +41,9 @@ from zope.sendmail.options import mailer_arguments
 from zope.sendmail.options import processor_arguments
 from zope.sendmail.processing.thread import QueueProcessorThread
 from zope.sendmail.smtp.mailer import SMTPMailer
+from zope.sendmail.stores import is_url
 from zope.sendmail.stores import open_store
+from zope.sendmail.stores import queue_name
 
 
 log = logging.getLogger(__name__)
@@ -88,6 +93,7 @@ class ConsoleApp:
             setattr(self, name, values[name])
         self.daemon = settings.mode == 'daemon'
         self.queue_path = settings.queue_path
+        self.queue_name = queue_name(settings.queue_path)  # for people
         try:
             self.processor_options = processor_arguments(values)
             # Keywords only: 7.3 got positional arguments wrong.
@@ -104,6 +110,8 @@ class ConsoleApp:
         with configure_logging(settings, progress):
             for warning in settings.warnings:
                 log.warning('%s', warning)
+            if settings.mode == 'create_schema':
+                return self._create_schema()
             try:
                 self.store = open_store(
                     settings.queue_path, must_exist=True,
@@ -113,14 +121,14 @@ class ConsoleApp:
                 return self._usage(str(e))
             except OSError as e:
                 return self._usage(f'cannot use the queue directory'
-                                   f' {settings.queue_path!r}: {e.strerror}')
+                                   f' {self.queue_name!r}: {e.strerror}')
             try:
                 return getattr(self, '_' + settings.mode)(progress)
             except OSError as e:
-                log.error('%s: %s', settings.queue_path, e)
+                log.error('%s: %s', self.queue_name, e)
             except Exception:
                 # A bug: the traceback is what its report needs.
-                log.exception('%s: unexpected error', settings.queue_path)
+                log.exception('%s: unexpected error', self.queue_name)
             return EX_FAILURE
 
     def _usage(self, problem):
@@ -167,10 +175,10 @@ class ConsoleApp:
             progress.done()
         if standby:
             log.warning('queue %s: another processor holds the processor'
-                        ' lease; this run stopped sending', self.queue_path)
+                        ' lease; this run stopped sending', self.queue_name)
         deferred = queueops.waiting(self.store)
         log.info('queue %s: %s; %d waiting for a later attempt',
-                 self.queue_path, summary(total), deferred)
+                 self.queue_name, summary(total), deferred)
         if isinstance(error, MailerConfigurationError):
             return EX_CONFIG
         if total['rejected'] or total['failed']:
@@ -193,7 +201,7 @@ class ConsoleApp:
         with _signals(request_stop):
             thread.start()
             log.info('processing %s through %r every %g s (pid %d)',
-                     self.queue_path, self.mailer, thread.interval,
+                     self.queue_name, self.mailer, thread.interval,
                      os.getpid())
             while not stop.wait(1.0):
                 if not thread.is_alive():
@@ -208,6 +216,28 @@ class ConsoleApp:
                             ' next processor takes the claims over')
                 return EX_FAILURE
         log.info('stopped')
+        return EX_OK
+
+    def _create_schema(self):
+        """``--create-schema``: the tables of the PostgreSQL queue, made if
+        missing."""
+        if not is_url(self.queue_path):
+            return self._usage(f'--create-schema is for a PostgreSQL queue'
+                               f' (a postgresql:// URL), not the directory'
+                               f' {self.queue_name!r}: a Maildir queue is'
+                               f' made by its first delivery or processor')
+        try:
+            created = queueops.create_schema(self.queue_path)
+        except QueueError as e:
+            return self._usage(str(e))
+        except Exception:
+            # A bug, or the database in a state of its own (the store
+            # says what it can; this is the rest): the traceback helps.
+            log.exception('%s: cannot create the tables', self.queue_name)
+            return EX_FAILURE
+        print(f'{self.queue_name}: ' + (
+            'created the tables of the mail queue' if created else
+            'the tables of the mail queue are there already'))
         return EX_OK
 
     def _status(self, progress):

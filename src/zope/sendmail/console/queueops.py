@@ -19,6 +19,7 @@ import time
 
 from zope.sendmail.display import printable
 from zope.sendmail.interfaces import QueueError  # noqa: F401 (raised here)
+from zope.sendmail import stores
 from zope.sendmail.stores import open_store
 
 
@@ -34,6 +35,12 @@ def check_queue(path, create=False, shared_group=False):
     Raises `QueueError` saying why not."""
     open_store(path, must_exist=True, create=create,
                shared_group=shared_group)
+
+
+def create_schema(queue):
+    """Create the tables of the PostgreSQL queue *queue* (a URL) unless
+    they are there; return whether it created them."""
+    return stores.create_schema(queue)
 
 
 def _store(queue):
