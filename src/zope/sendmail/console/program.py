@@ -118,7 +118,7 @@ class ConsoleApp:
                     create=settings.mode in PROCESSING,
                     shared_group=bool(settings.values.get('shared_group')))
             except QueueError as e:
-                return self._usage(str(e))
+                return self._usage(self._queue_error(e))
             except OSError as e:
                 return self._usage(f'cannot use the queue directory'
                                    f' {self.queue_name!r}: {e.strerror}')
@@ -130,6 +130,13 @@ class ConsoleApp:
                 # A bug: the traceback is what its report needs.
                 log.exception('%s: unexpected error', self.queue_name)
             return EX_FAILURE
+
+    def _queue_error(self, error):
+        # A Maildir's errors name its path; a database's may not say
+        # which queue (they never hold its password).
+        if is_url(self.queue_path) and self.queue_name not in str(error):
+            return f'{self.queue_name}: {error}'
+        return str(error)
 
     def _usage(self, problem):
         print(f'{PROG}: error: {problem}', file=sys.stderr)
@@ -229,7 +236,7 @@ class ConsoleApp:
         try:
             created = queueops.create_schema(self.queue_path)
         except QueueError as e:
-            return self._usage(str(e))
+            return self._usage(self._queue_error(e))
         except Exception:
             # A bug, or the database in a state of its own (the store
             # says what it can; this is the rest): the traceback helps.

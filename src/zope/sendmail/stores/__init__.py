@@ -154,21 +154,20 @@ def create_schema(queue):
         raise QueueError(f'{queue_name(queue)!r} is no PostgreSQL URL:'
                          f' only a queue in a database has tables to'
                          f' create')
-    return _postgres(url).create_schema(queue)
+    return _postgres().create_schema(queue)
 
 
-def _postgres(url):
+def _postgres():
     """The `zope.sendmail.stores.postgresql` package, imported now: only
     a URL being opened needs psycopg, an optional dependency, which is
     looked for first (any other ImportError is a bug, and raised)."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        raise QueueError(f'{url.masked}: {NEEDS_PSYCOPG}') from None
+        raise QueueError(NEEDS_PSYCOPG) from None
     from zope.sendmail.stores import postgresql
     return postgresql
 
 
 def _open_postgres(url, text, create, **options):
-    return _postgres(url).open_postgres_store(text, create=create,
-                                              **options)
+    return _postgres().open_postgres_store(text, create=create, **options)
