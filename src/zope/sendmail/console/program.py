@@ -124,11 +124,18 @@ class ConsoleApp:
                                    f' {self.queue_name!r}: {e.strerror}')
             try:
                 return getattr(self, '_' + settings.mode)(progress)
+            except QueueError as e:
+                # The queue's store says what went wrong (a database that
+                # stopped answering): no bug, no traceback.
+                log.error('%s', self._queue_error(e))
             except OSError as e:
                 log.error('%s: %s', self.queue_name, e)
             except Exception:
                 # A bug: the traceback is what its report needs.
                 log.exception('%s: unexpected error', self.queue_name)
+            finally:
+                # Its connections, when the queue is in a database.
+                self.store.close()
             return EX_FAILURE
 
     def _queue_error(self, error):

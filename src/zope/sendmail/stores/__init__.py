@@ -122,7 +122,7 @@ def open_store(queue, *, create=True, must_exist=False, shared_group=False,
         return queue
     url = queue_url(queue)
     if url is not None:
-        return _open_postgres(url, queue, create=create, **options)
+        return _open_postgres(queue, create, must_exist, options)
     if not isinstance(queue, (str, bytes, os.PathLike)):
         return MaildirStore(queue, **options)
     factory = maildir_factory or Maildir
@@ -169,5 +169,19 @@ def _postgres():
     return postgresql
 
 
-def _open_postgres(url, text, create, **options):
-    return _postgres().open_postgres_store(text, create=create, **options)
+def _open_postgres(text, create, must_exist, options):
+    # A database's commit is as durable as its server makes it
+    # (synchronous_commit): a delivery's durable setting is a Maildir's.
+    options.pop('durable', None)
+    store = _postgres().open_postgres_store(text, create=create, **options)
+    if must_exist and not create:
+        # An operator's command: what is wrong with the queue (no tables,
+        # no database) is said now, before anything is done.  The store
+        # opens lazily; its status is the cheapest question that needs
+        # the queue's tables.
+        try:
+            store.status()
+        except BaseException:
+            store.close()
+            raise
+    return store
