@@ -55,7 +55,9 @@ class QueueAttributeTests(ZCMLTestBase):
         self.assertIn('a Maildir directory goes in queuePath instead', text)
 
     def test_a_url_naming_no_queue(self):
-        text = self._refused(f'queue="{URL}&amp;queue="')
+        text = self._refused(
+            f'queue="postgresql://mailer:{PASSWORD}@db.example.com/site'
+            f'?queue="')
         self.assertIn('a queue name is 1 to', text)
 
     def test_a_bad_setting_names_the_queue_without_its_password(self):

@@ -80,7 +80,7 @@ class URLSettingsTests(ConsoleTestBase):
             self.assertNotEqual(status, 0, (mode, output))
             self.assertNotIn(PASSWORD, output, mode)
             self.assertIn('postgresql://mailer:***@', output, mode)
-        bad = URL + '&queue='
+        bad = f'postgresql://mailer:{PASSWORD}@/site?queue='
         status, output, app = self._run('--status', bad)
         self.assertEqual(status, 2, output)
         self.assertNotIn(PASSWORD, output)
