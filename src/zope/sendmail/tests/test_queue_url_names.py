@@ -67,3 +67,18 @@ class QueueURLNameTests(ZCMLTestBase):
         logged = self.logged()
         self.assertIn(f'the queue processor of {MASKED}', logged)
         self.assertNotIn(PASSWORD, logged)
+
+    def test_a_commit_the_database_refuses(self):
+        import transaction
+
+        from zope.sendmail.delivery import QueuedMailDelivery
+        delivery = QueuedMailDelivery(URL)
+        self.addCleanup(transaction.abort)
+        delivery.send('shop@example.com', ['jane@example.org'],
+                      b'Subject: x\r\n\r\n')
+        self.addCleanup(lambda: delivery.store.close())  # its connections
+        with self.assertRaises(Exception) as caught:
+            transaction.commit()
+        self.assertNotIn(PASSWORD, str(caught.exception))
+        self.assertNotIn(PASSWORD, repr(caught.exception))
+        self.assertNotIn(PASSWORD, self.logged())
