@@ -14,10 +14,12 @@ shown as such, never opened nor followed.  Each operation takes a store,
 or a queue for `open_store` (an existing one: an operator's command never
 makes one).
 """
+import contextlib
 import re
 import time
 
 from zope.sendmail.display import printable
+from zope.sendmail.interfaces import IQueueStore
 from zope.sendmail.interfaces import QueueError  # noqa: F401 (raised here)
 from zope.sendmail import stores
 from zope.sendmail.stores import open_store
@@ -34,7 +36,7 @@ def check_queue(path, create=False, shared_group=False):
     never created: a mistyped one would silently become an empty queue).
     Raises `QueueError` saying why not."""
     open_store(path, must_exist=True, create=create,
-               shared_group=shared_group)
+               shared_group=shared_group).close()
 
 
 def create_schema(queue):
@@ -43,8 +45,18 @@ def create_schema(queue):
     return stores.create_schema(queue)
 
 
+@contextlib.contextmanager
 def _store(queue):
-    return open_store(queue, must_exist=True, create=False)
+    """The store of *queue*: itself when it is one; else opened for the
+    operation, and closed after it (its connections, for a database)."""
+    if IQueueStore.providedBy(queue):
+        yield queue
+        return
+    store = open_store(queue, must_exist=True, create=False)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def parse_age(text):
@@ -81,8 +93,8 @@ def _when(timestamp, now):
 def status(queue, out, now):
     """Print how many messages are in each state, when the next deferred
     one is due and how old the oldest waiting one is."""
-    store = _store(queue)
-    found = store.status()
+    with _store(queue) as store:
+        found = store.status()
     counts = found.counts
     lines = [('queue', store.name)] + list(found.details) + [
         ('queued', counts['queued']), ('being sent', counts['sending'])]
@@ -103,8 +115,9 @@ def status(queue, out, now):
 def listing(queue, out, now):
     """Print every message: where it is, its state, envelope, Message-Id
     and, as the case may be, attempts, next attempt, last error, reason."""
-    store = _store(queue)
-    entries = store.entries()
+    with _store(queue) as store:
+        entries = store.entries()
+        others = store.others()
     for entry in entries:
         state = entry.state
         if entry.attempts:
@@ -128,7 +141,7 @@ def listing(queue, out, now):
             fields.append(('reason', entry.reason or '(none recorded)'))
         for label, value in fields:
             print(f'  {label + ":":14}{printable(value)}', file=out)
-    for location, kind in sorted(store.others()):
+    for location, kind in sorted(others):
         # Its name may be anyone's choice: escaped, as everything shown.
         print(f'{printable(location)}\n  not a message: {kind}, never read'
               f' nor followed (remove it)', file=out)
@@ -140,7 +153,8 @@ def requeue_rejected(queue, out):
     """Put every rejected message back into the queue as a new message (a
     new name, so its age and attempts start afresh); return their number.
     """
-    done = _store(queue).requeue_rejected()
+    with _store(queue) as store:
+        done = store.requeue_rejected()
     for before, after in done:
         print(f'requeued {printable(before)} as {printable(after)}',
               file=out)
@@ -153,7 +167,8 @@ def requeue_rejected(queue, out):
 def purge_rejected(queue, age, out, now):
     """Delete the rejected messages set aside at least *age* seconds ago;
     return their number."""
-    done = _store(queue).purge_rejected(age, now)
+    with _store(queue) as store:
+        done = store.purge_rejected(age, now)
     for location, rejected_at in done:
         print(f'deleted {printable(location)}, rejected'
               f' {format_age(now - rejected_at)} ago', file=out)
@@ -165,4 +180,5 @@ def purge_rejected(queue, age, out, now):
 
 def waiting(queue):
     """The number of messages waiting for a later attempt."""
-    return _store(queue).status().waiting
+    with _store(queue) as store:
+        return store.status().waiting
