@@ -3,8 +3,7 @@
 
 This module owns the directive schemas and their handlers.  A handler only
 validates its attributes and computes actions; every side effect (creating
-the queue directory or the queue's tables, registering utilities, among
-them a queue's
+the queue directory, registering utilities, among them a queue's
 `IQueueProcessorRegistration` for `zope.sendmail.startup`) happens when
 zope.configuration executes the actions, in the registry in force then, and
 loading ZCML starts no thread.  The mailer options are defined
@@ -230,7 +229,8 @@ class _IQueuedDelivery(IDeliveryDirective):
                     " postgresql://user@host/db, postgresql:///db?host=/run/"
                     "postgresql, postgresql://?service=NAME; ?queue=NAME"
                     " names one of several queues in the database.  Its"
-                    " tables are created if missing.  A password is better"
+                    " tables are created at first use if missing.  A"
+                    " password is better"
                     " kept in libpq's password file or service file than in"
                     " the URL.",
         required=False)
@@ -294,10 +294,13 @@ def lookup_mailer(name):
 
 
 def prepare_queue(queue, shared_group=False):
-    """Open the queue *queue* (a path or a URL) through its store, making
-    it if needed (a Maildir directory; a database's tables), and check
-    that it is usable: a directory safe (*shared_group* accepts one its
-    group may write to) and writable."""
+    """Open the queue *queue* (a path or a URL) through its store and
+    check what can be checked now: a Maildir directory is made if missing,
+    and must be safe (*shared_group* accepts one its group may write to)
+    and writable; a URL must name a queue, and psycopg be there.  A
+    database is asked nothing yet (its store opens lazily): a site must
+    start while its database is away, and its tables are made when the
+    queue is first used."""
     shown = queue_name(queue)  # never a URL's password
     try:
         store = open_store(queue, create=True, shared_group=shared_group)

@@ -110,13 +110,15 @@ def open_store(queue, *, create=True, must_exist=False, shared_group=False,
     true.  *options* are the store's own (`MaildirStore`: durable, the
     processor lease settings, clock).
 
-    For a URL (`queue_url`): with *create*, the queue's tables are made
-    in the database when missing; with *must_exist* and without
-    *create* (an operator's command), they must be there already, else
-    `QueueError` says that ``zope-sendmail --create-schema URL`` makes
-    them.  The database itself is never created.  *shared_group* and
-    *maildir_factory* are a directory's, and do not apply.  Without
-    psycopg, `QueueError` says how to install it (`NEEDS_PSYCOPG`).
+    For a URL (`queue_url`): the store asks the database nothing until
+    it is used; with *create*, the queue's tables are made then, if
+    missing.  With *must_exist* and without *create* (an operator's
+    command), the database is asked at once, and its tables must be there
+    already, else `QueueError` says so (``zope-sendmail --create-schema
+    URL`` makes them).  The database itself is never created.
+    *shared_group* and *maildir_factory* are a directory's, and do not
+    apply; *durable* is left to the database.  Without psycopg,
+    `QueueError` says how to install it (`NEEDS_PSYCOPG`).
     """
     if IQueueStore.providedBy(queue):
         return queue
