@@ -129,10 +129,10 @@ class WithoutPsycopgTests(unittest.TestCase):
     def _run(self, code, **environ):
         """The output of *code* run by a Python of its own; *environ* adds
         to its environment (a password never goes on a command line)."""
+        from zope.sendmail.tests.support import child_env
         done = subprocess.run(
             [sys.executable, '-c', code], capture_output=True, text=True,
-            timeout=60, env=dict(os.environ, **environ,
-                                 PYTHONPATH=os.pathsep.join(sys.path)))
+            timeout=60, env=dict(child_env(), **environ))
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertNotIn(PASSWORD, done.stderr)
         return done.stdout
