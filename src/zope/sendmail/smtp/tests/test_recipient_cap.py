@@ -23,6 +23,22 @@ def addresses(count, prefix='r'):
     return [f'{prefix}{n}@example.com' for n in range(count)]
 
 
+def drop_second_data():
+    """A new SMTP client class whose connection drops at its second DATA
+    (each class counts its own)."""
+    class DropSecondData(smtplib.SMTP):
+        calls = 0
+
+        def data(self, msg):
+            DropSecondData.calls += 1
+            if DropSecondData.calls == 2:
+                # Cut the TCP connection (smtplib's file keeps the
+                # descriptor of a socket merely closed).
+                self.sock.shutdown(socket.SHUT_RDWR)
+            return super().data(msg)
+    return DropSecondData
+
+
 class _Mailers:
 
     def _mailer(self, smtp=None):
@@ -128,17 +144,7 @@ class ConnectionTests(_Mailers, unittest.TestCase):
     def test_a_transaction_lost_after_another_went_through(self):
         # The connection drops at the second DATA: the first two have the
         # message; the others are refused for now, never sent twice.
-        class DropSecondData(smtplib.SMTP):
-            calls = 0
-
-            def data(self, msg):
-                DropSecondData.calls += 1
-                if DropSecondData.calls == 2:
-                    # Cut the TCP connection (smtplib's file keeps the
-                    # descriptor of a socket merely closed).
-                    self.sock.shutdown(socket.SHUT_RDWR)
-                return super().data(msg)
-
+        DropSecondData = drop_second_data()
         self.layer.server.max_recipients = 2
         to = addresses(5)
         refused = self._connect(DropSecondData).send('a@example.com', to,
@@ -312,17 +318,7 @@ class ProcessorTests(_Mailers, ProcessorTestBase):
         self.assertEqual(len(self._messages('cur')), 1)
 
     def test_a_lost_later_transaction_retries_only_the_rest(self):
-        class DropSecondData(smtplib.SMTP):
-            calls = 0
-
-            def data(self, msg):
-                DropSecondData.calls += 1
-                if DropSecondData.calls == 2:
-                    # Cut the TCP connection (smtplib's file keeps the
-                    # descriptor of a socket merely closed).
-                    self.sock.shutdown(socket.SHUT_RDWR)
-                return super().data(msg)
-
+        DropSecondData = drop_second_data()
         from zope.sendmail.stores.maildir.envelope import parse_envelope
         server = self.layer.server
         server.max_recipients = 2
