@@ -7,16 +7,8 @@ import os
 import transaction
 
 from zope.sendmail.testserver import SMTPServerLayer
+from zope.sendmail.tests.support.zcml import META_ONLY
 from zope.sendmail.tests.support.zcml import ZCMLTestBase
-
-
-META_ONLY = '''\
-<configure xmlns="http://namespaces.zope.org/zope"
-           xmlns:mail="http://namespaces.zope.org/mail">
-  <include package="zope.component" file="meta.zcml" />
-  <include package="zope.sendmail" file="meta.zcml" />
-  %s
-</configure>'''
 
 
 class MetaOnlySiteTests(ZCMLTestBase):

@@ -16,6 +16,16 @@ TEMPLATE = '''\
   %s
 </configure>'''
 
+# A site that includes only the directives (meta.zcml), as sites that
+# configure their mail themselves do: no subscriber of configure.zcml.
+META_ONLY = '''\
+<configure xmlns="http://namespaces.zope.org/zope"
+           xmlns:mail="http://namespaces.zope.org/mail">
+  <include package="zope.component" file="meta.zcml" />
+  <include package="zope.sendmail" file="meta.zcml" />
+  %s
+</configure>'''
+
 
 class ZCMLTestBase(unittest.TestCase):
 
