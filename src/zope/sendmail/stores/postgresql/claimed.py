@@ -19,7 +19,6 @@ from zope.sendmail.interfaces import IClaimedMessage
 from zope.sendmail.interfaces import UnreadableMessageError
 from zope.sendmail.message import message_id_of
 from zope.sendmail.stores.postgresql import sql
-from zope.sendmail.stores.postgresql.pool import CommitUnknown
 from zope.sendmail.stores.retrystate import RetryState
 
 
@@ -71,7 +70,7 @@ class ClaimedMessage:
     """The claim of row *row_id* with lease *token* in *store* (a
     `PostgresStore`); *key* is its entry's; *retry* its `RetryState`."""
 
-    def __init__(self, store, key, row_id, token, retry):
+    def __init__(self, store, key, row_id, token, retry, envelope):
         self._store = store
         self.key = key
         self.row_id = row_id
@@ -81,6 +80,8 @@ class ClaimedMessage:
         self.message_id = None
         self.token = token
         self.retry = retry
+        # (fromaddr, toaddrs, size, message): what the claim read.
+        self._envelope = envelope
         self._done = False
 
     def __repr__(self):
@@ -88,37 +89,23 @@ class ClaimedMessage:
         return f'<ClaimedMessage {state} {self.location}>'
 
     def read(self):
-        store = self._store
-        psycopg = store.pool.psycopg
-        params = {'id': self.row_id, 'token': self.token,
-                  'max_size': store.max_message_size}
-        try:
-            row = store.pool.transaction(
-                # Binary: a bytea comes as it is, not as hex twice its size.
-                lambda conn: conn.execute(sql.READ, params, binary=True
-                                          ).fetchone())
-        except (psycopg.Error, CommitUnknown) as e:
-            # The database's condition: the message stays, for later.
-            log.warning('cannot read %s: %s', self.location, e)
-            raise LookupError(self.key) from None
-        if row is None:
-            raise LookupError(self.key)  # gone, or no longer ours
-        fromaddr, toaddrs, size, data = row
+        if self._envelope is None:
+            raise LookupError(self.key)  # disposed of already
+        fromaddr, toaddrs, size, data = self._envelope
         problem = check_envelope(fromaddr, toaddrs)
         if problem is None and size is None:
             problem = 'no message'
         elif problem is None and data is None:
             problem = (f'a message of {size} bytes, more than'
-                       f' {store.max_message_size}')
+                       f' {self._store.max_message_size}')
         if problem is not None:
             raise UnreadableMessageError(
                 f'unreadable queue row {self.name}: {problem}',
                 f'unreadable queue row {self.location}')
         data = bytes(data)
         self.message_id = message_id_of(data)
-        self._toaddrs = tuple(toaddrs)
         # A view: a big message is in memory once.
-        return fromaddr, self._toaddrs, memoryview(data)
+        return fromaddr, tuple(toaddrs), memoryview(data)
 
     def _change(self, statement, params, what):
         """Run *statement* on the row if the claim is still ours; log what
@@ -127,18 +114,13 @@ class ClaimedMessage:
         if self._done:
             return
         self._done = True
+        self._envelope = None  # the message's bytes go with the claim
         store = self._store
-        psycopg = store.pool.psycopg
         params = dict(params, id=self.row_id, token=self.token)
         try:
-            count = store.pool.transaction(
-                lambda conn: conn.execute(statement, params).rowcount)
-        except CommitUnknown as e:
-            log.error('%s: the connection was lost while it was %s (%s):'
-                      ' if that did not commit, it will be sent again (a'
-                      ' possible duplicate)', self.location, what, e)
-            return
-        except psycopg.Error as e:
+            count = store.pool.run(statement, params, fetch='count',
+                                   durable=False)
+        except store.pool.psycopg.Error as e:
             log.error('%s: cannot record that it was %s (%s): it will be'
                       ' tried again once its lease expires (a possible'
                       ' duplicate)', self.location, what, e)
@@ -172,12 +154,13 @@ class ClaimedMessage:
         if self._done:
             return None
         self._done = True
+        self._envelope = None
         store = self._store
         params = {'id': self.row_id, 'token': self.token}
         try:
-            store.pool.transaction(
-                lambda conn: conn.execute(sql.RELEASE, params))
-        except (store.pool.psycopg.Error, CommitUnknown) as e:
+            store.pool.run(sql.RELEASE, params, fetch='count',
+                           durable=False)
+        except store.pool.psycopg.Error as e:
             # release() never raises (it runs in finally blocks): the
             # message is free again once its lease runs out, or at once
             # if this processor's session is gone.

@@ -19,7 +19,6 @@ import secrets
 import threading
 
 from zope.sendmail.stores.postgresql import sql
-from zope.sendmail.stores.postgresql.pool import CommitUnknown
 
 
 log = logging.getLogger(__name__)
@@ -177,10 +176,11 @@ class LeaseKeeper:
             tokens = list(self._tokens)
         try:
             if tokens:
-                renewed = self.pool.transaction(lambda conn: {
-                    row[0] for row in conn.execute(sql.RENEW, {
-                        'lease': self.lease, 'holder': holder,
-                        'tokens': tokens})})
+                # A renewal lost in a crash of the server is no loss: the
+                # server's sessions, and so every claim, end with it.
+                renewed = {row[0] for row in self.pool.run(sql.RENEW, {
+                    'lease': self.lease, 'holder': holder,
+                    'tokens': tokens}, durable=False)}
                 lost = {str(t) for t in tokens} - renewed
                 if lost:
                     log.warning('queue %s: %d claim(s) were lost (their'
@@ -189,7 +189,7 @@ class LeaseKeeper:
                     with self._lock:
                         self._tokens -= {t for t in self._tokens
                                          if str(t) in lost}
-        except (psycopg.Error, CommitUnknown) as e:
+        except psycopg.Error as e:
             self._unreachable(e)
             return
         self._ok = True

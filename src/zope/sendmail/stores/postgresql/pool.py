@@ -53,9 +53,27 @@ def connect_kwargs(conninfo, connect_timeout, keepalives=True):
     return {k: v for k, v in defaults.items() if k not in given}
 
 
+class _Pooled:
+    """A connection and what its session is set to."""
+
+    __slots__ = ('conn', 'durable')
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.durable = True  # the server's synchronous_commit
+
+
 class ConnectionPool:
     """Connections to *conninfo* (a URL psycopg takes); see the module.
-    *name* is what log lines call the database (no password)."""
+    *name* is what log lines call the database (no password).
+
+    What a processor changes (claims, leases, what became of a message)
+    is committed without waiting for the server's disk (*durable* False:
+    ``synchronous_commit`` off for the session): a change lost in a crash
+    of the server leaves a message to be sent once more, never lost, and
+    every claim ends with the sessions anyway.  A delivery's vote and an
+    operator's changes are committed as the server is configured to.
+    """
 
     def __init__(self, conninfo, name, size=4, connect_timeout=10.0,
                  statement_timeout=60.0):
@@ -88,58 +106,120 @@ class ConnectionPool:
                 raise
         return conn
 
-    def _take(self):
-        with self._lock:
-            while self._idle:
-                conn = self._idle.pop()
-                if not conn.closed:
-                    return conn, True
-        return self.connect(), False
+    def _take(self, durable):
+        """An idle connection (or a new one) whose session commits as
+        *durable* says; and whether it was idle."""
+        psycopg = self.psycopg
+        while True:
+            with self._lock:
+                pooled = self._idle.pop() if self._idle else None
+            reused = pooled is not None
+            if pooled is None:
+                pooled = _Pooled(self.connect())
+            elif pooled.conn.closed:
+                continue
+            if durable is not None and pooled.durable != durable:
+                try:
+                    pooled.conn.execute(
+                        'SET synchronous_commit TO DEFAULT' if durable else
+                        'SET synchronous_commit TO off')
+                except psycopg.OperationalError:
+                    pooled.conn.close()
+                    if reused:
+                        continue  # it died while idle: the next one
+                    raise
+                except BaseException:
+                    pooled.conn.close()
+                    raise
+                pooled.durable = durable
+            return pooled, reused
 
-    def _give_back(self, conn):
+    def _give_back(self, pooled):
+        conn = pooled.conn
         if conn.closed or conn.broken:
             conn.close()
             return
         with self._lock:
             if not self._closed and len(self._idle) < self.size:
-                self._idle.append(conn)
+                self._idle.append(pooled)
                 return
         conn.close()
 
-    def transaction(self, work, retry=True):
+    def _attempts(self, durable, retry):
+        """The connections to try a transaction on: a second (new) one when
+        the first, taken from the idle ones, turns out dead."""
+        pooled, reused = self._take(durable)
+        yield pooled
+        if retry and reused:
+            yield self._take(durable)[0]
+
+    def transaction(self, work, durable=True, retry=True):
         """Run ``work(conn)`` in one database transaction on a connection
         of the pool; return what it returns.  psycopg's errors are raised
         as they come, except that a connection lost during the COMMIT
-        raises `CommitUnknown`."""
+        raises `CommitUnknown`.  *durable* None: either kind of session
+        will do (a transaction that only reads)."""
         psycopg = self.psycopg
-        while True:
-            conn, reused = self._take()
+        last = None
+        for pooled in self._attempts(durable, retry):
             committing = False
+            conn = pooled.conn
             try:
                 with conn.transaction():
                     result = work(conn)
                     committing = True
-                self._give_back(conn)
-                return result
             except psycopg.OperationalError as e:
                 conn.close()
                 if committing:
                     raise CommitUnknown(str(e)) from e
-                if not (retry and reused):
-                    raise
-                # A connection that sat idle while the server restarted:
-                # the transaction never reached the server's commit, and
-                # runs again on a new connection.
-                log.debug('%s: a pooled connection was lost (%s); trying a'
-                          ' new one', self.name, e)
-                retry = False
+                # Perhaps a connection that sat idle while the server
+                # restarted: the transaction never reached the server's
+                # commit, and runs again on a new connection.
+                log.debug('%s: a connection was lost (%s)', self.name, e)
+                last = e
+                continue
             except BaseException:
-                self._give_back(conn)
+                self._give_back(pooled)
                 raise
+            self._give_back(pooled)
+            return result
+        raise last
+
+    def run(self, statement, params=None, fetch='all', durable=True,
+            binary=False, retry=True):
+        """Run one *statement* as a transaction of its own (one round
+        trip); return its rows (*fetch* ``'all'``), first row
+        (``'one'``) or row count (``'count'``).  A statement that failed on
+        a connection taken from the idle ones is run again on a new one
+        (*retry*): a statement that changes rows must be harmless to run
+        twice (ours change only rows still holding a token)."""
+        psycopg = self.psycopg
+        last = None
+        for pooled in self._attempts(durable, retry):
+            try:
+                cursor = pooled.conn.execute(statement, params,
+                                             binary=binary)
+                if fetch == 'all':
+                    result = cursor.fetchall()
+                elif fetch == 'one':
+                    result = cursor.fetchone()
+                else:
+                    result = cursor.rowcount
+            except psycopg.OperationalError as e:
+                pooled.conn.close()
+                log.debug('%s: a connection was lost (%s)', self.name, e)
+                last = e
+                continue
+            except BaseException:
+                self._give_back(pooled)
+                raise
+            self._give_back(pooled)
+            return result
+        raise last
 
     def close(self):
         """Close the idle connections; the pool may be used again."""
         with self._lock:
             idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        for pooled in idle:
+            pooled.conn.close()

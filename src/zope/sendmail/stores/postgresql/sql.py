@@ -82,15 +82,17 @@ CLOCK = "SELECT extract(epoch FROM clock_timestamp())::float8"
 
 # -- A delivery's vote: the rows of one transaction, and one notification.
 
+# Each row says the transaction's id (known before the COMMIT: if the
+# connection drops during the COMMIT, another connection asks whether it
+# committed) and notifies the queue (PostgreSQL delivers one notification
+# per transaction for one payload, however many rows say it).
 INSERT = f"""
     INSERT INTO {TABLE} (queue, message_id, fromaddr, toaddrs, message)
     VALUES (%(queue)s, %(message_id)s, %(fromaddr)s, %(toaddrs)s,
             %(message)s)
-    RETURNING id"""
+    RETURNING id, pg_current_xact_id()::text,
+              pg_notify(%(channel)s, %(queue)s)"""
 NOTIFY = "SELECT pg_notify(%(channel)s, %(queue)s)"
-# The transaction's id, asked before its COMMIT: if the connection drops
-# during the COMMIT, another connection asks whether it committed.
-XACT_ID = "SELECT pg_current_xact_id()::text"
 XACT_STATUS = "SELECT pg_xact_status(%(xid)s::xid8)"
 # The fallback when the server no longer knows (wrapped around): whether
 # the rows are there.
@@ -98,50 +100,54 @@ COUNT_IDS = f"SELECT count(*) FROM {TABLE} WHERE id = ANY(%(ids)s)"
 
 # -- A processor's listing and claims.
 
+# The due rows (at most *limit*, oldest first) and, on every row (on a row
+# of NULLs when none is due), when the next deferred one falls due: one
+# round trip.
 DUE = f"""
-    SELECT id, extract(epoch FROM due_at)::float8 FROM {TABLE}
-    WHERE queue = %(queue)s AND rejected_at IS NULL
-      AND due_at <= clock_timestamp()
-    ORDER BY due_at, id
-    LIMIT %(limit)s"""
-NEXT_DUE = f"""
-    SELECT extract(epoch FROM min(due_at))::float8 FROM {TABLE}
-    WHERE queue = %(queue)s AND rejected_at IS NULL
-      AND due_at > clock_timestamp()"""
+    SELECT due.id, due.due, later.next
+    FROM (SELECT extract(epoch FROM min(due_at))::float8 AS next
+          FROM {TABLE}
+          WHERE queue = %(queue)s AND rejected_at IS NULL
+            AND due_at > clock_timestamp()) AS later
+    LEFT JOIN LATERAL (
+        SELECT id, due_at, extract(epoch FROM due_at)::float8 AS due
+        FROM {TABLE}
+        WHERE queue = %(queue)s AND rejected_at IS NULL
+          AND due_at <= clock_timestamp()
+        ORDER BY due_at, id
+        LIMIT %(limit)s) AS due ON true
+    ORDER BY due.due_at, due.id"""
 PRESENT = f"""
     SELECT id, extract(epoch FROM due_at)::float8 FROM {TABLE}
     WHERE queue = %(queue)s AND rejected_at IS NULL AND id = ANY(%(ids)s)"""
 
-# The row of a claim, locked; skipped while another transaction (another
-# processor's claim or disposal) has it.  Whether its lease is live is
-# decided below, with the holder's lock.
-LOCK_ROW = f"""
-    SELECT due_at <= clock_timestamp() AS due,
-           lease_token IS NOT NULL AND lease_expires > clock_timestamp()
-               AS leased,
-           lease_holder
-    FROM {TABLE}
-    WHERE id = %(id)s AND queue = %(queue)s AND rejected_at IS NULL
-    FOR UPDATE SKIP LOCKED"""
-# True when no session holds the lock of *holder*: its processor is gone
-# (the lock is this transaction's for a moment, and then released).
-HOLDER_GONE = "SELECT pg_try_advisory_xact_lock(%(holder)s)"
+# A claim, in one statement: the row, if it is still due and no live
+# processor holds it -- no lease, an expired one, or a holder whose lock
+# no session holds (the lock is then this statement's transaction's for a
+# moment) -- locked, skipped while another transaction has it; a new
+# token and lease, the claim counted; the row's bookkeeping, envelope and
+# message returned (no message bigger than *max_size*: its size says why).
 CLAIM = f"""
-    UPDATE {TABLE}
+    UPDATE {TABLE} AS m
     SET lease_token = %(token)s, lease_holder = %(holder)s,
         lease_expires = clock_timestamp() + make_interval(secs => %(lease)s),
-        claims = claims + 1
-    WHERE id = %(id)s
-    RETURNING extract(epoch FROM queued_at)::float8,
-              extract(epoch FROM due_at)::float8,
-              attempts,
-              extract(epoch FROM last_attempt)::float8,
-              left(last_error, %(max_text)s)"""
-READ = f"""
-    SELECT fromaddr, toaddrs, octet_length(message),
-           CASE WHEN octet_length(message) <= %(max_size)s THEN message END
-    FROM {TABLE}
-    WHERE id = %(id)s AND lease_token = %(token)s"""
+        claims = m.claims + 1
+    FROM (SELECT id FROM {TABLE}
+          WHERE id = %(id)s AND queue = %(queue)s AND rejected_at IS NULL
+            AND due_at <= clock_timestamp()
+            AND (lease_token IS NULL OR lease_holder IS NULL
+                 OR lease_expires <= clock_timestamp()
+                 OR pg_try_advisory_xact_lock(lease_holder))
+          FOR UPDATE SKIP LOCKED) AS free
+    WHERE m.id = free.id
+    RETURNING extract(epoch FROM m.queued_at)::float8,
+              extract(epoch FROM m.due_at)::float8,
+              m.attempts,
+              extract(epoch FROM m.last_attempt)::float8,
+              left(m.last_error, %(max_text)s),
+              m.fromaddr, m.toaddrs, octet_length(m.message),
+              CASE WHEN octet_length(m.message) <= %(max_size)s
+                   THEN m.message END"""
 
 # -- What the holder of a claim does with it: nothing unless the token is
 # still the row's (a processor that lost its lease changes nothing).
@@ -264,7 +270,8 @@ REQUEUE = f"""
                              message)
         SELECT new_id, queue, message_id, fromaddr, toaddrs, message
         FROM gone)
-    SELECT id, new_id FROM gone ORDER BY id"""
+    SELECT id, new_id, pg_notify(%(channel)s, %(queue)s)
+    FROM gone ORDER BY id"""
 PURGE = f"""
     DELETE FROM {TABLE}
     WHERE queue = %(queue)s AND rejected_at IS NOT NULL

@@ -212,12 +212,20 @@ class PostgresStore:
 
     # The database.
 
-    def _transaction(self, work, retry=True):
+    def _transaction(self, work, durable=True):
         """``work(conn)`` in a transaction, once the schema is known to be
         there (`ensure_schema`)."""
         if not self._schema_checked:
             self.ensure_schema()
-        return self.pool.transaction(work, retry)
+        return self.pool.transaction(work, durable)
+
+    def _run(self, statement, params, fetch='all', durable=True,
+             binary=False):
+        """One statement, a transaction of its own (see
+        `ConnectionPool.run`), once the schema is known to be there."""
+        if not self._schema_checked:
+            self.ensure_schema()
+        return self.pool.run(statement, params, fetch, durable, binary)
 
     def ensure_schema(self):
         """Make sure the schema is there (creating it with *create*, under
@@ -263,8 +271,8 @@ class PostgresStore:
         psycopg = self.pool.psycopg
         try:
             before = time.time()
-            server = self.pool.transaction(
-                lambda conn: conn.execute(sql.CLOCK).fetchone()[0])
+            server = self.pool.run(sql.CLOCK, fetch='one',
+                                   durable=None)[0]
             after = time.time()
         except (psycopg.Error, CommitUnknown) as e:
             # now() never raises: the offset measured last (or none) stays
@@ -289,13 +297,14 @@ class PostgresStore:
 
         def work(conn):
             del ids[:]  # a second run, on a new connection
-            xid[:] = [conn.execute(sql.XACT_ID).fetchone()[0]]
-            ids.extend(conn.execute(sql.INSERT, {
-                'queue': self.queue, 'message_id': item.message_id,
-                'fromaddr': item.fromaddr, 'toaddrs': item.toaddrs,
-                'message': item.message}).fetchone()[0] for item in items)
-            conn.execute(sql.NOTIFY, {'channel': sql.CHANNEL,
-                                      'queue': self.queue})
+            for item in items:
+                row_id, txid, notified = conn.execute(sql.INSERT, {
+                    'queue': self.queue, 'channel': sql.CHANNEL,
+                    'message_id': item.message_id,
+                    'fromaddr': item.fromaddr, 'toaddrs': item.toaddrs,
+                    'message': item.message}).fetchone()
+                ids.append(row_id)
+                xid[:] = [txid]
 
         try:
             self._transaction(work)
@@ -366,9 +375,8 @@ class PostgresStore:
         # Voted, then the transaction aborted after all: the rows must go.
         # (A processor may have sent one meanwhile: no two-phase commit.)
         try:
-            self._transaction(lambda conn: conn.execute(
-                f'DELETE FROM {sql.TABLE} WHERE id = ANY(%(ids)s)',
-                {'ids': ids}))
+            self._run(f'DELETE FROM {sql.TABLE} WHERE id = ANY(%(ids)s)',
+                      {'ids': ids}, fetch='count')
         except Exception as e:
             # discard() must not raise (it runs in tpc_abort).
             log.error('queue %s: cannot remove the rows %s of an aborted'
@@ -408,13 +416,9 @@ class PostgresStore:
         psycopg = self.pool.psycopg
         params = {'queue': self.queue,
                   'limit': None if limit is None else limit + 1}
-
-        def work(conn):
-            rows = conn.execute(sql.DUE, params).fetchall()
-            return rows, conn.execute(sql.NEXT_DUE, params).fetchone()[0]
         try:
-            rows, next_due = self._transaction(work)
-        except (psycopg.Error, CommitUnknown) as e:
+            rows = self._run(sql.DUE, params, durable=None)
+        except psycopg.Error as e:
             # The database's condition: nothing is due until it answers;
             # said once per outage, the next poll tries again.
             if not self._down:
@@ -425,6 +429,9 @@ class PostgresStore:
         if self._down:
             log.info('queue %s: the database answers again', self.name)
             self._down = False
+        next_due = rows[0][2] if rows else None
+        rows = [(row_id, due) for row_id, due, later in rows
+                if row_id is not None]
         more = limit is not None and len(rows) > limit
         rows = rows[:limit] if more else rows
         return DueMessages([Entry(self.name, row_id, due)
@@ -439,38 +446,26 @@ class PostgresStore:
         token = uuid.uuid4()
         params = {'id': entry.row_id, 'queue': self.queue,
                   'holder': holder, 'token': token,
-                  'lease': self.lease_timeout, 'max_text': MAX_TEXT}
-
-        def work(conn):
-            row = conn.execute(sql.LOCK_ROW, params).fetchone()
-            if row is None:
-                return None  # gone, set aside, or in another's transaction
-            due, leased, lease_holder = row
-            if not due:
-                return None  # deferred by another processor meanwhile
-            if leased and not (lease_holder is not None and conn.execute(
-                    sql.HOLDER_GONE, {'holder': lease_holder}
-                    ).fetchone()[0]):
-                return None  # held by a live processor
-            return conn.execute(sql.CLAIM, params).fetchone()
-        keeper.add(token)
+                  'lease': self.lease_timeout, 'max_text': MAX_TEXT,
+                  'max_size': self.max_message_size}
+        keeper.add(token)  # renewed from now on, if it is ours
         try:
-            row = self._transaction(work)
-        except CommitUnknown as e:
-            # Perhaps ours now: its lease then runs out unrenewed.
-            keeper.discard(token)
-            log.warning('%s: the connection was lost while claiming it'
-                        ' (%s)', entry.location, e)
-            return None
+            # Binary: a bytea comes as it is, not as hex twice its size.
+            row = self._run(sql.CLAIM, params, fetch='one', durable=False,
+                            binary=True)
         except psycopg.Error as e:
+            # Perhaps ours now, if the connection was lost on the way
+            # back: its lease then runs out, unrenewed.
             keeper.discard(token)
             log.warning('%s: cannot claim it: %s', entry.location, e)
             return None
         if row is None:
+            # Gone, set aside, deferred since, held by a live processor,
+            # or in another's transaction right now.
             keeper.discard(token)
             return None
         return ClaimedMessage(self, entry.key, entry.row_id, token,
-                              retry_state(*row))
+                              retry_state(*row[:5]), row[5:])
 
     def present(self, keys):
         keys = set(keys)
@@ -478,9 +473,9 @@ class PostgresStore:
         if not ids:
             return set()
         try:
-            rows = self._transaction(lambda conn: conn.execute(
-                sql.PRESENT, {'queue': self.queue, 'ids': ids}).fetchall())
-        except (self.pool.psycopg.Error, CommitUnknown) as e:
+            rows = self._run(sql.PRESENT, {'queue': self.queue, 'ids': ids},
+                             durable=None)
+        except self.pool.psycopg.Error as e:
             # The database's condition: remembering messages a little
             # longer is harmless; the listing says it is down.
             log.debug('queue %s: cannot tell which messages are left: %s',
@@ -509,9 +504,9 @@ class PostgresStore:
     def housekeeping(self):
         psycopg = self.pool.psycopg
         try:
-            cleared = self._transaction(lambda conn: conn.execute(
-                sql.CLEAR_DEAD_LEASES, {'queue': self.queue}).fetchall())
-        except (psycopg.Error, CommitUnknown) as e:
+            cleared = self._run(sql.CLEAR_DEAD_LEASES, {'queue': self.queue},
+                                durable=False)
+        except psycopg.Error as e:
             log.warning('queue %s: no housekeeping: %s', self.name, e)
             return
         if cleared:
@@ -530,15 +525,15 @@ class PostgresStore:
 
     # What an operator asks.
 
-    def _ask(self, what, work):
+    def _ask(self, what, statement, params, fetch='all'):
         try:
-            return self._transaction(work)
-        except (self.pool.psycopg.Error, CommitUnknown) as e:
+            return self._run(statement, params, fetch)
+        except self.pool.psycopg.Error as e:
             raise self._unreachable(what, e) from e
 
     def status(self):
-        row = self._ask('read the status', lambda conn: conn.execute(
-            sql.STATUS, {'queue': self.queue}).fetchone())
+        row = self._ask('read the status', sql.STATUS,
+                        {'queue': self.queue}, 'one')
         sending, queued, deferred, rejected, waiting, next_attempt, \
             oldest = row
         counts = {'sending': sending, 'queued': queued,
@@ -549,33 +544,26 @@ class PostgresStore:
         return Status(counts, waiting, next_attempt, oldest, 0, details)
 
     def entries(self):
-        rows = self._ask('list the messages', lambda conn: conn.execute(
-            sql.ENTRIES, {'queue': self.queue, 'max_text': MAX_TEXT,
-                          'max_recipients': LIST_RECIPIENTS,
-                          'max_head': LIST_HEAD}).fetchall())
+        rows = self._ask('list the messages', sql.ENTRIES, {
+            'queue': self.queue, 'max_text': MAX_TEXT,
+            'max_recipients': LIST_RECIPIENTS, 'max_head': LIST_HEAD})
         return [ListedMessage(self.name, row) for row in rows]
 
     def others(self):
         return []  # a table holds nothing but messages
 
     def requeue_rejected(self):
-        def work(conn):
-            rows = conn.execute(sql.REQUEUE, {'queue': self.queue}).fetchall()
-            if rows:
-                conn.execute(sql.NOTIFY, {'channel': sql.CHANNEL,
-                                          'queue': self.queue})
-            return rows
-        rows = self._ask('requeue', work)
+        rows = self._ask('requeue', sql.REQUEUE, {'queue': self.queue,
+                                                  'channel': sql.CHANNEL})
         if rows:
             doorbell.ring(self.key)
         return [(f'{self.name}#{old}', f'{self.name}#{new}')
-                for old, new in rows]
+                for old, new, notified in rows]
 
     def purge_rejected(self, age, now=None):
         now = self.now() if now is None else now
-        rows = self._ask('purge', lambda conn: conn.execute(
-            sql.PURGE, {'queue': self.queue, 'before': now - age}
-        ).fetchall())
+        rows = self._ask('purge', sql.PURGE, {'queue': self.queue,
+                                              'before': now - age})
         return [(f'{self.name}#{row_id}', when) for row_id, when in rows]
 
 

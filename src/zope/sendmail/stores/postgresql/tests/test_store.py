@@ -273,12 +273,12 @@ class LeaseTests(StoreTestBase):
         held.complete()
 
     def test_leases_are_renewed_while_held(self):
-        store = self.open(lease_timeout=0.6, lease_renew=0.1)
+        store = self.open(lease_timeout=1.0, lease_renew=0.1)
         self.queue(store)
         held = self.claim(store)
         other = self.open()
         other.acquire()
-        time.sleep(1.5)  # longer than the lease
+        time.sleep(2.0)  # longer than the lease
         [entry] = other.due().entries
         self.assertIsNone(other.claim(entry))
         self.assertTrue(store.may_send())
@@ -596,3 +596,27 @@ class ThreadsTests(StoreTestBase):
         store.close(5)  # harmless twice
         self.assertTrue(store.acquire())  # and usable again
         store.close(5)
+
+
+class PoolTests(StoreTestBase):
+
+    def test_votes_are_durable_whatever_the_connection_did_before(self):
+        pool = self.store.pool
+        show = 'SHOW synchronous_commit'
+        self.assertEqual(pool.run(show, fetch='one', durable=False),
+                         ('off',))
+        self.assertEqual(pool.run(show, fetch='one', durable=None),
+                         ('off',))  # the same connection, as it was
+        self.assertEqual(pool.transaction(
+            lambda conn: conn.execute(show).fetchone()), ('on',))
+        self.assertEqual(len(pool._idle), 1)
+
+    def test_a_connection_dead_while_idle_is_replaced(self):
+        pool = self.store.pool
+        pool.run('SELECT 1')
+        self.layer.psql('SELECT pg_terminate_backend(pid) FROM'
+                        " pg_stat_activity WHERE application_name ="
+                        " 'zope.sendmail'")
+        self.assertEqual(pool.run('SELECT 2', fetch='one'), (2,))
+        self.assertEqual(pool.run('SHOW synchronous_commit', fetch='one',
+                                  durable=False), ('off',))
