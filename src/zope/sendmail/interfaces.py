@@ -81,16 +81,22 @@ class IDirectMailDelivery(IMailDelivery):
 
 
 class IQueuedMailDelivery(IMailDelivery):
-    """Writes each message into a Maildir queue when the transaction commits.
+    """Writes each message into a queue when the transaction commits.
 
-    The message is written into the queue's ``tmp/`` at ``send()``, made
-    durable before the vote succeeds, and moved into ``new/`` in
-    ``tpc_finish``, where queue processors find it.
+    The queue's store (`IQueueStore`) takes the message at ``send()``,
+    makes it durable before the vote succeeds and visible to processors in
+    ``tpc_finish``.  A Maildir queue writes it into ``tmp/`` at once and
+    moves it into ``new/`` at the finish; a queue in PostgreSQL keeps it
+    in memory until the vote, which inserts the transaction's messages and
+    commits.
     """
 
     queuePath = TextLine(
         title=_("Queue path"),
-        description=_("Pathname of the Maildir directory of the queue."))
+        description=_("The queue as given: the pathname of a Maildir"
+                      " directory, or a PostgreSQL URL (which may hold a"
+                      " password: show `zope.sendmail.stores.queue_name`"
+                      " of it instead)."))
 
 
 class IMailEvent(Interface):
@@ -938,11 +944,13 @@ class IProcessorLease(Interface):
 
 
 class IMailQueueProcessor(Interface):
-    """Relays the messages of a Maildir queue through a mailer."""
+    """Relays the messages of a queue through a mailer."""
 
     queuePath = TextLine(
         title=_("Queue path"),
-        description=_("Pathname of the Maildir directory of the queue."))
+        description=_("The pathname of the queue's Maildir directory, or"
+                      " the name of its store (a PostgreSQL URL without"
+                      " its password)."))
     pollingInterval = Int(
         title=_("Polling interval"), default=5000,
         description=_("How often the queue is checked for new messages"
@@ -1078,7 +1086,10 @@ class IQueueProcessorRegistration(Interface):
 
     queuePath = TextLine(
         title="Queue path",
-        description="The Maildir directory of the queue, as configured.")
+        description="The queue as configured: a Maildir directory, or a"
+                    " PostgreSQL URL (shown by"
+                    " `zope.sendmail.stores.queue_name`, never as it is:"
+                    " it may hold a password).")
 
     mailer = TextLine(
         title="Mailer",

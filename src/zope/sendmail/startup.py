@@ -7,10 +7,11 @@ so that the registration goes away with that registry and is seen through
 a registry stacked on it.  The threads are started by
 `start_processor_threads`, a subscriber to ``IDatabaseOpenedWithRoot`` and
 ``IProcessStarting`` from ``zope.processlifetime``, for the registrations
-of the registry in force then -- one thread per queue directory, however
-many times the events fire and however many deliveries share the queue.
-A queue that cannot start (its mailer missing, its directory unusable) is
-logged and the others start; the notification never raises.  The
+of the registry in force then -- one thread per queue (a directory, a
+PostgreSQL URL), however many times the events fire and however many
+deliveries share the queue.  A queue that cannot start (its mailer
+missing, its directory unusable, psycopg missing) is logged and the others
+start; the notification never raises.  The
 directive's actions register that subscriber (`register_subscribers`,
 once, whatever else the site includes), so a site including only
 ``meta.zcml`` sends too.  Mail committed to a registered queue whose
