@@ -256,8 +256,9 @@ class QueuedMailDelivery(AbstractMailDelivery):
 
     @property
     def maildir(self):
-        """The queue's Maildir folder, as *maildir_factory* made it."""
-        return self.store.maildir
+        """The queue's Maildir folder, as *maildir_factory* made it; None
+        for a queue that is no directory (a PostgreSQL URL)."""
+        return getattr(self.store, 'maildir', None)
 
     @property
     def durable(self):

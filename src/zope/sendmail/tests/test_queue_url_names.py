@@ -38,6 +38,8 @@ class QueueURLNameTests(ZCMLTestBase):
         self.assertEqual(delivery.queuePath, URL)  # as given, to open it
         self.assertNotIn(PASSWORD, repr(delivery))
         self.assertIn(MASKED, repr(delivery))
+        self.addCleanup(lambda: delivery.store.close())
+        self.assertIsNone(delivery.maildir)  # no directory
 
     def test_registration_and_startup(self):
         import zope.event
