@@ -121,11 +121,14 @@ class IQueueProcessorOptions(Interface):
         required=False,
         description="Seconds a standby waits for a lease that is not"
                     " renewed before taking it over; longer than the NFS"
-                    " server's lease.")
+                    " server's lease.  On a PostgreSQL queue: how long the"
+                    " claims of a processor cut off from the database"
+                    " hold.")
     lease_renew = Seconds(
         title="Lease renewal interval", default=10.0, min=0.001,
         required=False,
-        description="Seconds between two renewals of the lease.")
+        description="Seconds between two renewals of the lease (of a"
+                    " PostgreSQL queue's claims too).")
     lease_margin = Seconds(
         title="Lease margin", default=20.0, min=0.0, required=False,
         description="Seconds kept for a message in flight: a holder that"

@@ -327,3 +327,13 @@ class ThreadQueueTests(WiringTestBase):
         self.addCleanup(thread.stop, 10)
         self.queue(url)
         self.server.wait_for(1, timeout=10)
+
+    def test_the_lease_settings_reach_the_store(self):
+        from zope.sendmail.processing.thread import QueueProcessorThread
+        thread = QueueProcessorThread(
+            mailer=self.mailer(), queuePath=self.url(), lease_timeout=30.0,
+            lease_renew=4.0)
+        self.addCleanup(thread.stop)
+        self.assertEqual((thread.store.lease_timeout,
+                          thread.store.lease_renew), (30.0, 4.0))
+        self.assertIsNone(thread.lease)  # no processor lease: all work
