@@ -222,6 +222,39 @@ class ConsoleQueueTests(WiringTestBase):
         self.assertIn('2 sent, 0 deferred, 0 rejected', log)
         self.assertEqual(len(self.server.messages), 5)
 
+    def test_daemon_is_woken_by_another_process_commit(self):
+        # A long interval: only the database's notification of the commit
+        # (this process's, to the daemon's) makes it send at once.
+        bare = self.layer.url()
+        errpath = os.path.join(self.tmp, 'daemon.log')
+        with open(errpath, 'wb') as err:
+            daemon = subprocess.Popen(
+                [sys.executable, '-c',
+                 'from zope.sendmail.queue import run; run()', bare,
+                 '--daemon', '--interval', '60', '--hostname',
+                 self.server.host, '--port', str(self.server.port)],
+                env=child_env(), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=err, cwd=self.tmp)
+
+        def log():
+            with open(errpath, encoding='utf-8', errors='replace') as f:
+                return f.read()
+
+        def stop():
+            if daemon.poll() is None:
+                daemon.kill()
+            daemon.wait(10)
+        self.addCleanup(stop)
+        # Its first pass is over when it says it is processing.
+        self.assertTrue(wait_until(lambda: 'processing' in log(), 30),
+                        log())
+        self.queue(with_password(bare), count=2)
+        self.server.wait_for(2, timeout=15)
+        daemon.terminate()
+        self.assertEqual(daemon.wait(30), 0, log())
+        self.outputs.append(log())
+        self.assertEqual(len(self.server.messages), 2)
+
     def test_operators_commands(self):
         url = self.url()
         self.queue(url, 'reject-me@example.org', count=2)
