@@ -934,6 +934,104 @@ class IProcessorLease(Interface):
         this processor's own, so that a standby takes over at once."""
 
 
+# The parts of the PostgreSQL store (`zope.sendmail.stores.postgresql`):
+# the connections of a store object, the lease keeper that ties a
+# processor's claims to its database session, and the listener that turns
+# notifications into wake-ups.
+
+
+class IConnectionPool(Interface):
+    """The database connections of one PostgreSQL store object, shared by
+    the threads that use it (deliveries voting, a processor's connection
+    threads claiming).  Each call takes a connection for one database
+    transaction and gives it back; a connection found dead (the server
+    restarted while it sat idle) is replaced, and the work run again on
+    the new one, only where the server cannot have committed it.
+    """
+
+    psycopg = Attribute("The psycopg module (imported when the pool was"
+                        " made).")
+
+    def connect(autocommit=True, statement_timeout=True):
+        """A new connection outside the pool, for a holder or a listener
+        that keeps it; the caller closes it."""
+
+    def run(statement, params=None, fetch='all', durable=True, binary=False,
+            retry=True):
+        """One statement as a transaction of its own; its rows, first row
+        or row count (*fetch*).  *durable* False: committed without waiting
+        for the server's disk (a processor's changes, harmless to lose in a
+        crash of the server); True: as the server is configured (a vote);
+        None: either (a read).  Raises psycopg's errors."""
+
+    def transaction(work, durable=True, retry=True):
+        """``work(connection)`` in one database transaction; what it
+        returns.  A connection lost during the COMMIT raises
+        `CommitUnknown <zope.sendmail.stores.postgresql.pool.CommitUnknown>`:
+        the caller finds out whether it committed."""
+
+    def close():
+        """Close the idle connections; the pool may be used again."""
+
+
+class ILeaseKeeper(Interface):
+    """What ties a processor's claims on a PostgreSQL queue to its life.
+
+    Started by the store when its processor first acquires the queue or
+    claims a message; stopped by `IQueueStore.close`.  It holds a
+    session-level advisory lock on a random holder id on a connection of
+    its own: claims carry the id, and a claim whose holder's lock no
+    session holds is taken over at once.  Its thread renews the leases of
+    the claims held every ``renew`` seconds; while it cannot (the database
+    is unreachable, its session was lost) `may_send` is False.
+    """
+
+    holder = Attribute("The holder id claims are made under now, or None.")
+    lease = Attribute("Seconds a lease lasts unrenewed.")
+    renew = Attribute("Seconds between two renewals.")
+
+    def start():
+        """Take the holder's lock if it is not held (when the database
+        answers) and start the thread; harmless when running.  Return the
+        holder id or None; never raises for the database's sake."""
+
+    def current():
+        """The holder id to claim under, taking a new lock if the last was
+        lost; None while the database cannot be reached."""
+
+    def may_send():
+        """Whether the holder's lock is held and the last renewal worked.
+        Never blocks."""
+
+    def add(token):
+        """Renew the lease *token* (a claim's) from now on."""
+
+    def discard(token):
+        """Renew it no more (the claim was disposed of or released)."""
+
+    def stop(timeout=None):
+        """Stop the thread (waiting at most *timeout* seconds) and give up
+        the holder's lock: the claims left are free at once."""
+
+
+class IQueueListener(Interface):
+    """What listens for a PostgreSQL queue's notifications on behalf of
+    one store object's waiters (`IQueueStore.waiter`): a connection of its
+    own, a thread, reconnecting after the server restarts.  A notification
+    is a hint; polling stays behind it."""
+
+    listening = Attribute("A ``threading.Event``, set while it listens.")
+
+    def start(timeout=None):
+        """Start the thread; wait at most *timeout* seconds until it
+        listens; return whether it does.  A database that cannot be
+        reached is no error."""
+
+    def stop(timeout=None):
+        """Stop listening and close the connection; wait at most *timeout*
+        seconds for the thread; return whether it stopped."""
+
+
 ###########################################################################
 # Processing a queue
 #

@@ -18,12 +18,16 @@ import logging
 import secrets
 import threading
 
+from zope.interface import implementer
+
+from zope.sendmail.interfaces import ILeaseKeeper
 from zope.sendmail.stores.postgresql import sql
 
 
 log = logging.getLogger(__name__)
 
 
+@implementer(ILeaseKeeper)
 class LeaseKeeper:
     """The holder id, its lock and the renewing thread of one store
     object's processor (*pool*: the store's `ConnectionPool`; *lease*,

@@ -16,6 +16,7 @@ import threading
 
 from zope.interface import implementer
 
+from zope.sendmail.interfaces import IQueueListener
 from zope.sendmail.interfaces import IQueueWaiter
 from zope.sendmail.stores import doorbell
 from zope.sendmail.stores.postgresql import sql
@@ -40,6 +41,7 @@ class Waiter(doorbell.Waiter):
         super().close()
 
 
+@implementer(IQueueListener)
 class Listener:
     """LISTENs for the notifications of queue *queue* on a connection made
     by *connect* (a callable), in a thread, and calls *notify* (no

@@ -18,6 +18,9 @@ waits for ever); the URL's own settings win.
 import logging
 import threading
 
+from zope.interface import implementer
+
+from zope.sendmail.interfaces import IConnectionPool
 from zope.sendmail.interfaces import QueueError
 
 
@@ -63,6 +66,7 @@ class _Pooled:
         self.durable = True  # the server's synchronous_commit
 
 
+@implementer(IConnectionPool)
 class ConnectionPool:
     """Connections to *conninfo* (a URL psycopg takes); see the module.
     *name* is what log lines call the database (no password).

@@ -133,6 +133,16 @@ class ObjectsTests(StoreTestBase):
         self.assertTrue(verifyObject(IListedMessage, listed))
         self.assertEqual(listed.state, 'sending')
 
+    def test_every_part_provides_its_interface(self):
+        from zope.sendmail.interfaces import IConnectionPool
+        from zope.sendmail.interfaces import ILeaseKeeper
+        from zope.sendmail.interfaces import IQueueListener
+        self.assertTrue(verifyObject(IConnectionPool, self.store.pool))
+        self.store.acquire()
+        self.assertTrue(verifyObject(ILeaseKeeper, self.store._keeper))
+        self.store.waiter().close()
+        self.assertTrue(verifyObject(IQueueListener, self.store._listener))
+
     def test_names(self):
         url = self.layer.url(queue='named')
         store = self.open(url.replace('postgres@', 'postgres:pw@'))
