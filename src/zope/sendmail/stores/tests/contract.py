@@ -46,9 +46,6 @@ class QueueStoreContract:
 
     #: What `open_store` opens in a child process; None skips those tests.
     child_queue = None
-    #: The program of that child: claims the first due message of the
-    #: queue named by its argument, says so, and sleeps until killed.
-    claim_holder = CLAIM_HOLDER
 
     def make_store(self):
         raise NotImplementedError
@@ -277,7 +274,7 @@ class QueueStoreContract:
             self.skipTest('this store names no queue for a child process')
         from zope.sendmail.tests.support import child_env
         child = subprocess.Popen(
-            [sys.executable, '-c', self.claim_holder, self.child_queue],
+            [sys.executable, '-c', CLAIM_HOLDER, self.child_queue],
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
             env=child_env())
 
