@@ -1003,6 +1003,10 @@ class ILeaseKeeper(Interface):
         """Whether the holder's lock is held and the last renewal worked.
         Never blocks."""
 
+    def failed(error):
+        """A claim found the database unreachable (*error*): `may_send` is
+        False until the keeper renews again (it tries within a second)."""
+
     def add(token):
         """Renew the lease *token* (a claim's) from now on."""
 

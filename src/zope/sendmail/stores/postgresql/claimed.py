@@ -19,6 +19,7 @@ from zope.sendmail.interfaces import IClaimedMessage
 from zope.sendmail.interfaces import UnreadableMessageError
 from zope.sendmail.message import message_id_of
 from zope.sendmail.stores.postgresql import sql
+from zope.sendmail.stores.postgresql.pool import said
 from zope.sendmail.stores.retrystate import RetryState
 
 
@@ -119,11 +120,11 @@ class ClaimedMessage:
         params = dict(params, id=self.row_id, token=self.token)
         try:
             count = store.pool.run(statement, params, fetch='count',
-                                   durable=False)
+                                   durable=store.durable_outcomes)
         except store.pool.psycopg.Error as e:
             log.error('%s: cannot record that it was %s (%s): it will be'
                       ' tried again once its lease expires (a possible'
-                      ' duplicate)', self.location, what, e)
+                      ' duplicate)', self.location, what, said(e))
             return
         finally:
             store.keeper_discard(self.token)
@@ -165,7 +166,8 @@ class ClaimedMessage:
             # message is free again once its lease runs out, or at once
             # if this processor's session is gone.
             log.warning('%s: cannot release the claim (%s); it is free'
-                        ' again once its lease expires', self.location, e)
+                        ' again once its lease expires', self.location,
+                        said(e))
         except Exception:
             log.exception('%s: unexpected error releasing the claim',
                           self.location)

@@ -22,6 +22,7 @@ from zope.interface import implementer
 
 from zope.sendmail.interfaces import ILeaseKeeper
 from zope.sendmail.stores.postgresql import sql
+from zope.sendmail.stores.postgresql.pool import said
 
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class LeaseKeeper:
         self._lock = threading.Lock()  # guards _tokens
         self._hold_lock = threading.Lock()  # one taker of the holder lock
         self._stopping = threading.Event()
+        self._poked = threading.Event()  # set: renew now (or stop)
         self._thread = None
         self._ok = False
         self._complained = False
@@ -84,13 +86,20 @@ class LeaseKeeper:
                 self._complained = False
             return holder
 
+    def failed(self, error):
+        """The database did not answer a claim (*error*): no message is
+        started until the keeper renews again, which it tries within a
+        second."""
+        self._unreachable(error)
+        self._poked.set()
+
     def _unreachable(self, error):
         self._ok = False
         # The database's condition, not a bug: once per outage, no trace.
         if not self._complained:
             log.warning('queue %s: cannot hold or renew claims (%s); no'
                         ' message is started until the database answers',
-                        self.name, error)
+                        self.name, said(error))
             self._complained = True
 
     def _drop_holder(self):
@@ -108,6 +117,7 @@ class LeaseKeeper:
         holder = self._hold()
         if self._thread is None or not self._thread.is_alive():
             self._stopping.clear()
+            self._poked.clear()
             self._thread = threading.Thread(
                 target=self._run, daemon=True,
                 name=f'zope.sendmail lease keeper {self.name}')
@@ -134,6 +144,7 @@ class LeaseKeeper:
         """Stop the thread (waiting at most *timeout* seconds) and give up
         the holder's lock: the claims left are free at once."""
         self._stopping.set()
+        self._poked.set()
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -151,7 +162,14 @@ class LeaseKeeper:
     # The thread.
 
     def _run(self):
-        while not self._stopping.wait(self.renew):
+        while True:
+            # While it cannot renew, it tries again every second: a
+            # database back after a restart is used again at once.
+            self._poked.wait(self.renew if self._ok else
+                             min(self.renew, 1.0))
+            self._poked.clear()
+            if self._stopping.is_set():
+                return
             try:
                 self.tick()
             except Exception:
@@ -171,7 +189,7 @@ class LeaseKeeper:
                 except psycopg.Error as e:
                     log.warning('queue %s: the connection holding the'
                                 ' claims was lost (%s); others may take them'
-                                ' over now', self.name, e)
+                                ' over now', self.name, said(e))
                     self._drop_holder()
         holder = self.current()
         if holder is None:

@@ -20,6 +20,7 @@ from zope.sendmail.interfaces import IQueueListener
 from zope.sendmail.interfaces import IQueueWaiter
 from zope.sendmail.stores import doorbell
 from zope.sendmail.stores.postgresql import sql
+from zope.sendmail.stores.postgresql.pool import said
 
 
 log = logging.getLogger(__name__)
@@ -111,11 +112,11 @@ class Listener:
                     # The database's condition: said once per outage.
                     log.warning('queue %s: not listening for new mail (%s);'
                                 ' polling until the database answers',
-                                self.name, e)
+                                self.name, said(e))
                     self._complained = True
                 else:
                     log.debug('queue %s: still not listening: %s',
-                              self.name, e)
+                              self.name, said(e))
             finally:
                 self._close()
             if self._stopping.wait(self._backoff):

@@ -38,6 +38,12 @@ def import_psycopg():
     return psycopg
 
 
+def said(error):
+    """What *error* (psycopg's) says, on one line: libpq's messages span
+    several lines, with hints."""
+    return ' '.join(str(error).split()) or type(error).__name__
+
+
 class CommitUnknown(Exception):
     """The connection was lost while its COMMIT was on its way: the
     transaction may or may not have committed (see `ConnectionPool`)."""
@@ -71,12 +77,12 @@ class ConnectionPool:
     """Connections to *conninfo* (a URL psycopg takes); see the module.
     *name* is what log lines call the database (no password).
 
-    What a processor changes (claims, leases, what became of a message)
-    is committed without waiting for the server's disk (*durable* False:
-    ``synchronous_commit`` off for the session): a change lost in a crash
-    of the server leaves a message to be sent once more, never lost, and
-    every claim ends with the sessions anyway.  A delivery's vote and an
-    operator's changes are committed as the server is configured to.
+    Claims and lease renewals are committed without waiting for the
+    server's disk (*durable* False: ``synchronous_commit`` off for the
+    session): every claim ends with the server's sessions anyway.  A
+    delivery's vote, an operator's changes and (unless the store says
+    otherwise) what became of a message are committed as the server is
+    configured to.
     """
 
     def __init__(self, conninfo, name, size=4, connect_timeout=10.0,
@@ -88,12 +94,16 @@ class ConnectionPool:
         self.connect_timeout = connect_timeout
         self.statement_timeout = statement_timeout
         self._kwargs = connect_kwargs(conninfo, connect_timeout)
-        self._idle = []
+        # Idle connections by their session's kind (durable or not), so
+        # that claims and votes through one store do not switch one
+        # connection's setting back and forth.
+        self._idle = {True: [], False: []}
         self._lock = threading.Lock()
         self._closed = False
 
     def __repr__(self):
-        return f'<ConnectionPool {self.name}, {len(self._idle)} idle>'
+        idle = sum(map(len, self._idle.values()))
+        return f'<ConnectionPool {self.name}, {idle} idle>'
 
     def connect(self, autocommit=True, statement_timeout=True):
         """A new connection, outside the pool (the holder's, the
@@ -116,7 +126,15 @@ class ConnectionPool:
         psycopg = self.psycopg
         while True:
             with self._lock:
-                pooled = self._idle.pop() if self._idle else None
+                pooled = None
+                # One of the kind asked for (a new one rather than one of
+                # the other kind: switching back and forth would cost a
+                # round trip each time).
+                for kind in ((durable,) if durable is not None
+                             else (True, False)):
+                    if self._idle[kind]:
+                        pooled = self._idle[kind].pop()
+                        break
             reused = pooled is not None
             if pooled is None:
                 pooled = _Pooled(self.connect())
@@ -144,8 +162,9 @@ class ConnectionPool:
             conn.close()
             return
         with self._lock:
-            if not self._closed and len(self._idle) < self.size:
-                self._idle.append(pooled)
+            idle = self._idle[pooled.durable]
+            if not self._closed and len(idle) < self.size:
+                idle.append(pooled)
                 return
         conn.close()
 
@@ -175,11 +194,12 @@ class ConnectionPool:
             except psycopg.OperationalError as e:
                 conn.close()
                 if committing:
-                    raise CommitUnknown(str(e)) from e
+                    raise CommitUnknown(said(e)) from e
                 # Perhaps a connection that sat idle while the server
                 # restarted: the transaction never reached the server's
                 # commit, and runs again on a new connection.
-                log.debug('%s: a connection was lost (%s)', self.name, e)
+                log.debug('%s: a connection was lost (%s)', self.name,
+                          said(e))
                 last = e
                 continue
             except BaseException:
@@ -211,7 +231,8 @@ class ConnectionPool:
                     result = cursor.rowcount
             except psycopg.OperationalError as e:
                 pooled.conn.close()
-                log.debug('%s: a connection was lost (%s)', self.name, e)
+                log.debug('%s: a connection was lost (%s)', self.name,
+                          said(e))
                 last = e
                 continue
             except BaseException:
@@ -224,6 +245,6 @@ class ConnectionPool:
     def close(self):
         """Close the idle connections; the pool may be used again."""
         with self._lock:
-            idle, self._idle = self._idle, []
-        for pooled in idle:
+            idle, self._idle = self._idle, {True: [], False: []}
+        for pooled in idle[True] + idle[False]:
             pooled.conn.close()

@@ -40,6 +40,7 @@ from zope.sendmail.stores.postgresql.listener import Waiter
 from zope.sendmail.stores.postgresql.pool import CommitUnknown
 from zope.sendmail.stores.postgresql.pool import ConnectionPool
 from zope.sendmail.stores.postgresql.url import QueueURL
+from zope.sendmail.stores.postgresql.pool import said
 
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,8 @@ _MAILDIR_LEASE = ('lease', 'lease_margin')
 
 def check_options(lease_timeout=60.0, lease_renew=None, connect_timeout=10.0,
                   statement_timeout=60.0, pool_size=4,
-                  max_message_size=100 * 2 ** 20, lease=None,
-                  lease_margin=None):
+                  max_message_size=100 * 2 ** 20, durable_outcomes=True,
+                  lease=None, lease_margin=None):
     """Raise ValueError for store options that cannot work (see
     `PostgresStore`)."""
     if not lease_timeout > 0:
@@ -175,17 +176,25 @@ class PostgresStore:
     often the leases held are renewed; a third of *lease_timeout* by
     default), *connect_timeout*, *statement_timeout* (seconds),
     *pool_size* (idle connections kept), *max_message_size* (bytes: a
-    bigger row is set aside unread).  *lease* and *lease_margin*, the
-    Maildir processor lease's, are accepted and mean nothing here.
+    bigger row is set aside unread).  *durable_outcomes*: what became of
+    a message (sent, deferred, set aside) is committed as the server is
+    configured, waiting for its disk, so that a crash of the server sends
+    again only the messages in flight; False commits it without waiting
+    (faster; a crash of the server may then send the last messages sent
+    once more -- it never loses one).  Claims and lease renewals never
+    wait: every claim ends with the server's sessions anyway.  *lease* and
+    *lease_margin*, the Maildir processor lease's, are accepted and mean
+    nothing here.
     """
 
     def __init__(self, url, create=True, lease_timeout=60.0,
                  lease_renew=None, connect_timeout=10.0,
                  statement_timeout=60.0, pool_size=4,
-                 max_message_size=100 * 2 ** 20, lease=None,
-                 lease_margin=None):
+                 max_message_size=100 * 2 ** 20, durable_outcomes=True,
+                 lease=None, lease_margin=None):
         check_options(lease_timeout, lease_renew, connect_timeout,
                       statement_timeout, pool_size, max_message_size)
+        self.durable_outcomes = bool(durable_outcomes)
         self.url = url if isinstance(url, QueueURL) else QueueURL(url)
         self.name = self.url.masked
         self.key = self.url.key
@@ -258,7 +267,7 @@ class PostgresStore:
 
     def _unreachable(self, what, error):
         """`QueueError` for an operator: the database did not answer."""
-        return QueueError(f'queue {self.name}: cannot {what}: {error}')
+        return QueueError(f'queue {self.name}: cannot {what}: {said(error)}')
 
     def now(self):
         checked = self._clock_checked
@@ -278,7 +287,7 @@ class PostgresStore:
             # now() never raises: the offset measured last (or none) stays
             # until the next measure.
             log.debug('queue %s: cannot read the server\'s clock: %s',
-                      self.name, e)
+                      self.name, said(e))
             return
         if after - before < 5:  # a measure that took long says little
             self._offset = server - (before + after) / 2
@@ -314,7 +323,7 @@ class PostgresStore:
             # The database's condition, or a refusal: the transaction
             # aborts, nothing is queued.
             raise QueueError(f'queue {self.name}: cannot queue'
-                             f' {len(items)} message(s): {e}') from e
+                             f' {len(items)} message(s): {said(e)}') from e
         for item, row_id in zip(items, ids):
             item.row_id = row_id
             item.message = None  # in the database now: no second copy
@@ -344,7 +353,7 @@ class PostgresStore:
             try:
                 status = self.pool.transaction(ask)
             except (psycopg.Error, CommitUnknown) as e:
-                status = f'unknown ({e})'
+                status = f'unknown ({said(e)})'
             if status in ('committed', 'aborted'):
                 break
             if time.monotonic() > deadline:
@@ -381,7 +390,7 @@ class PostgresStore:
             # discard() must not raise (it runs in tpc_abort).
             log.error('queue %s: cannot remove the rows %s of an aborted'
                       ' transaction (%s): they will be sent', self.name,
-                      ids, e)
+                      ids, said(e))
         for item in items:
             item.row_id = None
 
@@ -423,7 +432,7 @@ class PostgresStore:
             # said once per outage, the next poll tries again.
             if not self._down:
                 log.warning('queue %s: cannot list the due messages: %s',
-                            self.name, e)
+                            self.name, said(e))
                 self._down = True
             return DueMessages([], False, None)
         if self._down:
@@ -453,11 +462,20 @@ class PostgresStore:
             # Binary: a bytea comes as it is, not as hex twice its size.
             row = self._run(sql.CLAIM, params, fetch='one', durable=False,
                             binary=True)
-        except psycopg.Error as e:
-            # Perhaps ours now, if the connection was lost on the way
-            # back: its lease then runs out, unrenewed.
+        except psycopg.OperationalError as e:
+            # The database's condition (perhaps the claim is ours, if the
+            # connection was lost on the way back: its lease then runs
+            # out, unrenewed).  The keeper says so once, and no message is
+            # started until it renews again.
             keeper.discard(token)
-            log.warning('%s: cannot claim it: %s', entry.location, e)
+            keeper.failed(e)
+            log.debug('%s: cannot claim it: %s', entry.location, said(e))
+            return None
+        except psycopg.Error as e:
+            # Refused by the server for this row's sake (a value it will
+            # not take): the message waits, and this is said each time.
+            keeper.discard(token)
+            log.warning('%s: cannot claim it: %s', entry.location, said(e))
             return None
         if row is None:
             # Gone, set aside, deferred since, held by a live processor,
@@ -479,7 +497,7 @@ class PostgresStore:
             # The database's condition: remembering messages a little
             # longer is harmless; the listing says it is down.
             log.debug('queue %s: cannot tell which messages are left: %s',
-                      self.name, e)
+                      self.name, said(e))
             return keys
         return {tuple(row) for row in rows} & keys
 
@@ -507,7 +525,8 @@ class PostgresStore:
             cleared = self._run(sql.CLEAR_DEAD_LEASES, {'queue': self.queue},
                                 durable=False)
         except psycopg.Error as e:
-            log.warning('queue %s: no housekeeping: %s', self.name, e)
+            log.warning('queue %s: no housekeeping: %s', self.name,
+                        said(e))
             return
         if cleared:
             log.info('queue %s: cleared the claims of %d message(s) left by'

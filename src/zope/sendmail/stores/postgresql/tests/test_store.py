@@ -619,7 +619,13 @@ class PoolTests(StoreTestBase):
                          ('off',))  # the same connection, as it was
         self.assertEqual(pool.transaction(
             lambda conn: conn.execute(show).fetchone()), ('on',))
-        self.assertEqual(len(pool._idle), 1)
+        # A new connection for votes; each kind kept for its own use.
+        self.assertEqual(pool.run(show, fetch='one', durable=False),
+                         ('off',))
+        self.assertEqual(pool.run(show, fetch='one', durable=True),
+                         ('on',))
+        self.assertEqual({k: len(v) for k, v in pool._idle.items()},
+                         {True: 1, False: 1})
 
     def test_a_connection_dead_while_idle_is_replaced(self):
         pool = self.store.pool
