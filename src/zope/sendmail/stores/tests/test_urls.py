@@ -158,3 +158,18 @@ class WithoutPsycopgTests(unittest.TestCase):
             'queue_key("postgresql:///db?queue=x")\n'
             'print(sorted(m for m in sys.modules if "psycopg" in m))\n')
         self.assertEqual(out.strip(), '[]')
+
+    def test_the_program_says_which_extra_is_missing(self):
+        out = self._run(
+            'import sys, os\n'
+            'sys.modules["psycopg"] = None\n'
+            'from zope.sendmail.console.program import ConsoleApp\n'
+            'sys.stderr = sys.stdout\n'
+            'print("status", ConsoleApp(["zope-sendmail", "--status",'
+            ' os.environ["QUEUE_URL"]], verbose=False).main())\n',
+            QUEUE_URL=URL.replace(f':{PASSWORD}', ''))
+        self.assertIn("zope-sendmail: error: postgresql://mailer@"
+                      "db.example.com:5433/site?queue=a: a PostgreSQL queue"
+                      " needs psycopg: pip install"
+                      " 'zope.sendmail[postgresql]'", out)
+        self.assertIn('status 2', out)
