@@ -1159,6 +1159,48 @@ class IThrottledMessages(Interface):
         operator)."""
 
 
+class IProcessingObserver(Interface):
+    """Told by a queue processor what became of each message and how its
+    relay answered: what metrics count (`zope.sendmail.monitoring.metrics`
+    implements it for Prometheus).
+
+    Given to the processor by its constructor (`QueueProcessor`,
+    `QueueProcessorThread` ``observer=``); without one, nothing is told
+    (`zope.sendmail.processing.observer.NullObserver`).  *queue* is the
+    store's `IQueueStore.name` (never a password); *relay* names the relay
+    as ``host:port`` text: the connection's ``relay`` attribute, else the
+    mailer's ``hostname:port``, else ``'unknown'`` -- never a password.
+
+    Called from the processor's connection threads, several at once,
+    after the message's fate is decided (so that an observer never holds
+    up the queue): each method must be thread-safe, return quickly, never
+    block on I/O and never raise.  A processor logs and ignores an
+    observer that raises all the same: counting is never worth a message.
+    """
+
+    def sent(queue, relay, seconds):
+        """A message was accepted by *relay* (by some of its recipients at
+        least, the others refused for good); *seconds* is the time it took
+        on the wire, from the first command to the relay's last reply."""
+
+    def deferred(queue, relay):
+        """A message failed for now, and waits for a later attempt."""
+
+    def rejected(queue, relay):
+        """A message was set aside for good: refused by *relay*, or
+        unreadable (*relay* is then the relay it would have gone to)."""
+
+    def expired(queue):
+        """A message was set aside because it waited longer than its
+        lifetime; it is not counted as `rejected` too."""
+
+    def throttled(queue, relay):
+        """*relay* said "too fast" to a message (sent again later)."""
+
+    def connection_refused(queue, relay):
+        """*relay* turned a connection away (`RelayBusyError`)."""
+
+
 class IQueueProcessorRegistration(Interface):
     """A queue whose processor thread is to start when the application
     starts.

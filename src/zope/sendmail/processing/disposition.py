@@ -9,9 +9,12 @@ for those refused for now only.  The relay's conditions, which blame no
 message (`MailerConfigurationError`, `RelayBusyError`, `ThrottledError`,
 `QuotaExceededError`), leave the message as it was and go to the caller,
 who decides (see `zope.sendmail.processing.processor`).  Times are the
-store's.
+store's.  The observer (an `IProcessingObserver`, through `Observing`) is
+told each outcome once: sent (with the time on the wire), deferred,
+rejected, or expired (not also rejected).
 """
 import logging
+import time
 
 from zope.sendmail.display import printable
 from zope.sendmail.display import shortlist
@@ -24,6 +27,9 @@ from zope.sendmail.interfaces import QuotaExceededError
 from zope.sendmail.interfaces import RelayBusyError
 from zope.sendmail.interfaces import ThrottledError
 from zope.sendmail.interfaces import UnreadableMessageError
+from zope.sendmail.processing.observer import UNKNOWN_RELAY
+from zope.sendmail.processing.observer import Observing
+from zope.sendmail.processing.observer import relay_name
 from zope.sendmail.smtp.classify import is_permanent
 from zope.sendmail.smtp.classify import refused_text
 
@@ -38,18 +44,31 @@ log = logging.getLogger(__name__)
 class Disposition:
     """Disposes of messages by the outcome of their attempts, with the
     *retry* policy (`RetryPolicy`), the *notify* callable receiving the
-    events and the *clock* (the store's ``now``)."""
+    events and the *clock* (the store's ``now``).  *observing* (an
+    `Observing`) is told the outcomes; *relay* names the relay when a
+    connection does not (see `relay_name`)."""
 
-    def __init__(self, retry, notify, clock):
+    def __init__(self, retry, notify, clock, observing=None,
+                 relay=UNKNOWN_RELAY):
         self.retry = retry
         self.notify = notify
         self.clock = clock
+        self.observing = observing or Observing(None, None)
+        self.relay = relay
 
     def deliver(self, claimed, connection, patient=True):
         """Send the message *claimed* over *connection*; return the
         outcome (``'sent'``, ``'rejected'``, ``'deferred'``,
         ``'vanished'``).  A `ThrottledError` is raised while *patient*,
         else the message is deferred as for any temporary failure."""
+        on_wire = []  # the seconds connection.send took, once it returned
+        outcome = self._deliver(claimed, connection, patient, on_wire)
+        if outcome == 'sent':
+            self.observing.tell('sent', relay_name(connection, self.relay),
+                                on_wire[0] if on_wire else 0.0)
+        return outcome
+
+    def _deliver(self, claimed, connection, patient, on_wire):
         try:
             fromaddr, toaddrs, message = claimed.read()
         except LookupError:
@@ -60,6 +79,7 @@ class Disposition:
         # Escaped for the log lines (a bidi override, a zero-width space).
         what = printable(f'message {message_id} from {fromaddr} to'
                          f' {shortlist(toaddrs)}')
+        started = time.monotonic()
         try:
             refused = connection.send(fromaddr, toaddrs, message) or {}
         except RELAY_CONDITIONS:
@@ -70,13 +90,16 @@ class Disposition:
             refused, error = dict(e.recipients), e
         except PermanentDeliveryError as e:
             return self._reject(claimed, message_id, str(e), what,
-                                _full_text(e))
+                                _full_text(e),
+                                relay=relay_name(connection, self.relay))
         except MailDeliveryError as e:
             refused, error = dict(e.recipients), e
         except Exception as e:
             log.exception('%s: unexpected error while sending', what)
-            return self.defer(claimed, message_id, what, e)
+            return self.defer(claimed, message_id, what, e,
+                              relay=relay_name(connection, self.relay))
         else:
+            on_wire.append(time.monotonic() - started)
             error = None
             if not refused:
                 claimed.complete()
@@ -84,9 +107,10 @@ class Disposition:
                 self.notify(MailSentEvent(message_id))
                 return 'sent'
         return self._partly(claimed, message_id, what, toaddrs, refused,
-                            error)
+                            error, relay_name(connection, self.relay))
 
-    def _partly(self, claimed, message_id, what, toaddrs, refused, error):
+    def _partly(self, claimed, message_id, what, toaddrs, refused, error,
+                relay):
         """Not every recipient got the message: report those refused for
         good, retry the others (all of them when *error* had none)."""
         lost = {a: r for a, r in refused.items() if is_permanent(*r)}
@@ -108,21 +132,29 @@ class Disposition:
             return 'sent'
         # Those who got it must not get it again.
         recipients = left if len(left) < len(toaddrs) else None
-        return self.defer(claimed, message_id, what, reason, recipients)
+        return self.defer(claimed, message_id, what, reason, recipients,
+                          relay=relay)
 
-    def _reject(self, claimed, message_id, reason, what, full=None):
+    def _reject(self, claimed, message_id, reason, what, full=None,
+                relay=None, expired=False):
         """Set the message aside for *reason*; the event says *full*, the
         reason naming every refused recipient, when there is one."""
         log.error('%s set aside as %s: %s', what,
                   printable(claimed.rejected_as), printable(reason))
         claimed.reject(reason)
+        if expired:
+            self.observing.tell('expired')
+        else:
+            self.observing.tell('rejected', relay or self.relay)
         self.notify(MailErrorEvent(message_id, full or reason))
         return 'rejected'
 
-    def defer(self, claimed, message_id, what, error, recipients=None):
+    def defer(self, claimed, message_id, what, error, recipients=None,
+              relay=None):
         """Defer the message *claimed* for a retry with backoff (for
         *recipients* only, when given); set it aside once its lifetime is
-        over.  Return the outcome."""
+        over.  Return the outcome.  *relay* names the relay that failed
+        (this disposition's by default)."""
         now = self.clock()
         state = claimed.retry
         if self.retry.expired(state.queued, now):
@@ -130,9 +162,10 @@ class Disposition:
             return self._reject(
                 claimed, message_id, f'expired: not delivered after'
                 f' {days:.1f} days and {state.attempts + 1} attempts;'
-                f' last error: {error}', what)
+                f' last error: {error}', what, expired=True)
         next_attempt = state.failed(error, self.retry, now)
         claimed.defer(state, recipients)
+        self.observing.tell('deferred', relay or self.relay)
         log.warning('%s deferred (attempt %d, next in %.3g s): %s', what,
                     state.attempts, next_attempt - now, printable(error))
         return 'deferred'

@@ -19,7 +19,8 @@ refused settings or a used-up quota stop the pass, which says so in its
 result.  A reply about one recipient (greylisting, a full mailbox) is that
 recipient's: it is retried with backoff, and the pass goes on.  The
 relay's recipient cap, once learnt, is kept in the schedule and given to
-every connection.
+every connection.  An *observer* (`IProcessingObserver`) is told what
+became of each message and how the relay answered (metrics count it).
 """
 import logging
 import threading
@@ -33,6 +34,9 @@ from zope.sendmail.interfaces import RelayBusyError
 from zope.sendmail.interfaces import ThrottledError
 from zope.sendmail.processing.disposition import RELAY_CONDITIONS
 from zope.sendmail.processing.disposition import Disposition
+from zope.sendmail.processing.observer import Observing
+from zope.sendmail.processing.observer import mailer_relay
+from zope.sendmail.processing.observer import relay_name
 from zope.sendmail.processing.passes import Pass
 from zope.sendmail.processing.passes import PassResult
 from zope.sendmail.processing.passes import Throttles
@@ -56,11 +60,12 @@ class QueueProcessor:
     `events` dispatcher, outside this thread's transaction).  *may_send*,
     the store's by default, is asked before each message.  The store's
     housekeeping is done at the first pass, then every *housekeeping*
-    seconds."""
+    seconds.  *observer*, an `IProcessingObserver`, is told the outcomes
+    and the relay's conditions (nothing is told without one)."""
 
     def __init__(self, mailer, store, connections=8, max_messages=100,
                  retry=None, notify=dispatch, may_send=None, max_rate=None,
-                 schedule=None, housekeeping=3600.0):
+                 schedule=None, housekeeping=3600.0, observer=None):
         if connections < 1 or max_messages < 1:
             raise ValueError('connections and max_messages must be >= 1')
         self.mailer = mailer
@@ -68,8 +73,10 @@ class QueueProcessor:
         self.connections = connections
         self.max_messages = max_messages
         self.schedule = schedule or RelaySchedule(connections, max_rate)
+        self.observing = Observing(observer, self.store.name)
         self.disposition = Disposition(retry or RetryPolicy(), notify,
-                                       self.store.now)
+                                       self.store.now, self.observing,
+                                       mailer_relay(mailer))
         self.may_send = may_send or self.store.may_send
         self.housekeeping = housekeeping
         self._last_housekeeping = None
@@ -173,6 +180,8 @@ class QueueProcessor:
             connection = open_connection(self.mailer)
         except RelayBusyError as e:
             self.schedule.refused()
+            self.observing.tell('connection_refused',
+                                self.disposition.relay)
             if run.opened_alone():
                 self._stop_pass(run.result, e)  # not even one connection
             else:
@@ -225,11 +234,14 @@ class QueueProcessor:
             # is counted against it (unless it waited too long: patient).
             # The pace first, so that no connection sends it before that.
             run.throttled(entry, e, self.schedule.throttled())
+            self.observing.tell('throttled', self._relay(connection))
             return 'throttled'
         except RelayBusyError as e:
             # Reconnecting (the relay had closed the connection) was
             # turned away: the message is not to blame.
             run.put_back(entry)
+            self.observing.tell('connection_refused',
+                                self._relay(connection))
             log.info('queue %s: %s', self.store.name, e)
             return None
         except RELAY_CONDITIONS as e:
@@ -243,7 +255,8 @@ class QueueProcessor:
             log.exception('unexpected error processing %s', entry.location)
             outcome = self.disposition.defer(claimed, claimed.name,
                                              claimed.location,
-                                             f'unexpected error: {e!r}')
+                                             f'unexpected error: {e!r}',
+                                             relay=self._relay(connection))
         finally:
             claimed.release()
             self.schedule.capped(getattr(connection, 'max_recipients', None))
@@ -252,6 +265,9 @@ class QueueProcessor:
         run.progress()
         self.schedule.sent()
         return outcome
+
+    def _relay(self, connection):
+        return relay_name(connection, self.disposition.relay)
 
     def _stop_pass(self, result, error):
         if result.error is None:

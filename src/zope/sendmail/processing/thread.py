@@ -40,7 +40,9 @@ class QueueProcessorThread(threading.Thread):
     *lease_margin*; a standby waits.  *shared_group* accepts a queue its
     group may write to.  These are the store's settings: the store
     (`store`, opened by `zope.sendmail.stores.open_store`) decides.
-    *notify* receives the events (by default the `events` dispatcher).
+    *notify* receives the events (by default the `events` dispatcher);
+    *observer* (an `IProcessingObserver`) is told what becomes of each
+    message (metrics: `zope.sendmail.monitoring.metrics`).
 
     The thread is the one way a processor is built from its settings:
     the ZCML directive's (through `zope.sendmail.startup`) and the
@@ -52,7 +54,7 @@ class QueueProcessorThread(threading.Thread):
                  maildir=None, retry=None, connections=8, max_messages=100,
                  housekeeping=3600.0, lease='auto', lease_timeout=120.0,
                  lease_renew=10.0, lease_margin=20.0, max_rate=None,
-                 shared_group=False, notify=None):
+                 shared_group=False, notify=None, observer=None):
         # 7.3's name, which sites' thread dumps and monitoring know.
         super().__init__(name='zope.sendmail.queue.QueueProcessorThread',
                          daemon=True)
@@ -67,6 +69,7 @@ class QueueProcessorThread(threading.Thread):
                               'lease_margin': lease_margin}
         check_options(**self.store_options)
         self.notify = notify
+        self.observer = observer
         self._store = None
         if queuePath is not None:
             self.setQueuePath(queuePath)
@@ -152,7 +155,7 @@ class QueueProcessorThread(threading.Thread):
                 self.mailer, store, connections=self.connections,
                 max_messages=self.max_messages, retry=self.retry,
                 max_rate=self.max_rate, housekeeping=self.housekeeping,
-                **events)
+                observer=getattr(self, 'observer', None), **events)
             processor.stopping = self._stopping
         return processor
 
