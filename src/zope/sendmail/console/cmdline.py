@@ -22,6 +22,7 @@ from zope.sendmail.options import PATH_OPTIONS
 from zope.sendmail.options import has_credentials
 from zope.sendmail.console.secretfiles import read_password_file
 from zope.sendmail.console.inifile import queue_url_has_password
+from zope.sendmail.monitoring.check import Threshold
 from zope.sendmail.version import version
 
 
@@ -29,7 +30,9 @@ PROG = 'zope-sendmail'
 TLS_MODE = frozenset(['no_tls', 'force_tls', 'implicit_tls'])
 PASSWORD_SOURCES = frozenset(['password', 'password_file', 'password_env'])
 MODES = ('daemon', 'status', 'list', 'requeue_rejected', 'purge_rejected',
-         'create_schema')
+         'create_schema', 'check')
+#: How long --check and --status --json wait for the queue by default.
+DEFAULT_TIMEOUT = 10.0
 
 EXIT_STATUS = """\
 exit status:
@@ -41,6 +44,9 @@ exit status:
       could not be reached, or the run was interrupted)
   78  the relay refused the mailer's settings (authentication, TLS
       required, certificate); no message is blamed
+--check exits as a monitoring plugin does instead: 0 OK, 1 WARNING,
+2 CRITICAL (also for a queue that cannot be read), 3 UNKNOWN (no answer
+within --check-timeout, or a bad option).
 """
 
 _DESCRIPTION = """\
@@ -79,11 +85,15 @@ class Settings:
     """What the program is to do: ``mode`` (``'once'``, or one of `MODES`),
     ``purge_age``, ``verbosity`` (-1, 0, 1), ``queue_path``, ``config`` (the
     INI file's name or None), ``values``, the mailer and processor
-    settings by option name, and ``warnings`` to log once logging is set.
+    settings by option name, and ``warnings`` to log once logging is set;
+    ``thresholds`` of ``--check`` (`Threshold` objects by ``max_age``,
+    ``max_rejected``, ``max_deferred``), ``json`` (``--status --json``)
+    and ``timeout``, how long both wait for the queue.
     """
 
     def __init__(self, mode, purge_age, verbosity, queue_path, config,
-                 values, warnings=()):
+                 values, warnings=(), thresholds=None,
+                 timeout=DEFAULT_TIMEOUT, json=False):
         self.mode = mode
         self.purge_age = purge_age
         self.verbosity = verbosity
@@ -91,6 +101,9 @@ class Settings:
         self.config = config
         self.values = values
         self.warnings = list(warnings)
+        self.thresholds = dict(thresholds or {})
+        self.timeout = timeout
+        self.json = json
 
 
 class _Parser(argparse.ArgumentParser):
@@ -217,6 +230,39 @@ def build_parser(parse_age):
                     '--password-env', metavar='VAR',
                     help='Take the password from the environment variable'
                          ' VAR.')
+    modes.add_argument(
+        '--check', action='store_true',
+        help='Check the queue as a monitoring plugin (Nagios, Icinga,'
+             ' Sensu, Zabbix): print one line, the state, what is wrong'
+             ' and performance data, and exit 0 OK, 1 WARNING, 2 CRITICAL'
+             ' or 3 UNKNOWN.  A queue that cannot be read is CRITICAL; one'
+             ' that does not answer within --check-timeout is UNKNOWN.')
+    check = parser.add_argument_group(
+        'thresholds of --check', 'W warns above W; W,C also turns CRITICAL'
+        ' above C; ,C is critical only.')
+    check.add_argument(
+        '--max-age', metavar='W[,C]',
+        type=_converter(lambda text: Threshold.parse(text, parse_age)),
+        help='The age of the oldest message not set aside (seconds, or'
+             ' with a unit: 10m,1h).')
+    check.add_argument(
+        '--max-rejected', metavar='W[,C]',
+        type=_converter(lambda text: Threshold.parse(text, _count)),
+        help='The messages set aside as rejected.')
+    check.add_argument(
+        '--max-deferred', metavar='W[,C]',
+        type=_converter(lambda text: Threshold.parse(text, _count)),
+        help='The messages waiting for a later attempt.')
+    check.add_argument(
+        '--check-timeout', metavar='SECS', type=_converter(_timeout),
+        help=f'How long --check and --status --json wait for the queue (a'
+             f' hung network mount, a database that does not answer);'
+             f' --timeout is the relay\'s.'
+             f'  Default: {DEFAULT_TIMEOUT:g}.')
+    check.add_argument(
+        '--json', action='store_true',
+        help='With --status: the same facts as one JSON object, for'
+             ' scripts (its keys are documented in operating.txt).')
     config = parser.add_argument_group('configuration file')
     config.add_argument(
         '--config', metavar='INIFILE',
@@ -281,8 +327,33 @@ def read_settings(argv, parse_age, stdin=None, environ=None):
         values.pop('password_file', None)
         values.pop('password_env', None)
     verbosity = 1 if args.verbose else -1 if args.quiet else 0
+    thresholds = {name: getattr(args, name) for name in
+                  ('max_age', 'max_rejected', 'max_deferred')
+                  if getattr(args, name) is not None}
+    if thresholds and mode != 'check':
+        raise UsageError(f'--{next(iter(thresholds)).replace("_", "-")} is'
+                         f' a threshold of --check')
+    if args.json and mode != 'status':
+        raise UsageError('--json goes with --status')
+    if args.check_timeout is not None and mode != 'check' and not args.json:
+        raise UsageError('--check-timeout is for --check and --status'
+                         ' --json')
+    timeout = DEFAULT_TIMEOUT if args.check_timeout is None \
+        else args.check_timeout
     return Settings(mode, args.purge_rejected, verbosity, queue_path, config,
-                    values, warnings)
+                    values, warnings, thresholds, timeout, args.json)
+
+
+def _count(text):
+    return int(text)
+
+
+def _timeout(text):
+    value = float(text)
+    if not 0 < value <= 3600:  # also refuses nan
+        raise ValueError(f'{text!r}: give seconds, more than 0 and at most'
+                         f' 3600')
+    return value
 
 
 def _check_mailer_settings(values, environ, warnings):

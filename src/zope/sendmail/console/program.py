@@ -8,14 +8,17 @@ modes: once (passes until nothing due is left, then an exit status saying
 how it went, with a progress line on a terminal), daemon (the processor
 thread until SIGTERM or SIGINT), an operator's operation of
 `zope.sendmail.console.queueops`, or the creation of a PostgreSQL queue's
-tables (``--create-schema``); `zope.sendmail.console.output` says how
-it went.  It uses the thread's public methods only.  The queue is shown by
-its name (`zope.sendmail.stores.queue_name`): a URL's password never
-appears in what the program prints or logs.
+tables (``--create-schema``), or the check of a monitoring system
+(``--check``, `zope.sendmail.monitoring.check`) and the facts for scripts
+(``--status --json``); `zope.sendmail.console.output` says how it went.
+It uses the thread's public methods only.  The queue is shown by its name
+(`zope.sendmail.stores.queue_name`): a URL's password never appears in
+what the program prints or logs.
 ``zope.sendmail.queue.run`` and ``ConsoleApp`` are 7.3's names for these.
 """
 import collections
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -37,6 +40,10 @@ from zope.sendmail.console.output import summary
 from zope.sendmail.events import dispatch
 from zope.sendmail.interfaces import MailerConfigurationError
 from zope.sendmail.interfaces import QueueError
+from zope.sendmail.monitoring import check
+from zope.sendmail.monitoring.facts import StatusTimeout
+from zope.sendmail.monitoring.facts import facts
+from zope.sendmail.monitoring.facts import read_status
 from zope.sendmail.options import mailer_arguments
 from zope.sendmail.options import processor_arguments
 from zope.sendmail.processing.thread import QueueProcessorThread
@@ -83,6 +90,12 @@ class ConsoleApp:
         except HelpShown as e:
             raise SystemExit(e.status) from None
         except UsageError as e:
+            if '--check' in argv[1:]:
+                # A monitoring system reads the first line of stdout and
+                # the exit status: UNKNOWN, as the plugin convention says.
+                print(check.line(check.UNKNOWN, check.escaped(
+                    f'usage: {e}')))
+                raise SystemExit(check.UNKNOWN) from None
             raise SystemExit(self._usage(str(e))) from None
 
     def _configure(self, args):
@@ -112,6 +125,10 @@ class ConsoleApp:
                 log.warning('%s', warning)
             if settings.mode == 'create_schema':
                 return self._create_schema()
+            if settings.mode == 'check':
+                return self._check()
+            if settings.mode == 'status' and settings.json:
+                return self._status_json()
             try:
                 self.store = open_store(
                     settings.queue_path, must_exist=True,
@@ -252,6 +269,59 @@ class ConsoleApp:
         print(f'{self.queue_name}: ' + (
             'created the tables of the mail queue' if created else
             'the tables of the mail queue are there already'))
+        return EX_OK
+
+    def _read_status(self):
+        """The queue's status, store clock and name, within --timeout; its
+        store is opened and closed for it, in a thread of its own."""
+        shared_group = bool(self.settings.values.get('shared_group'))
+
+        def opener(queue, **options):
+            return open_store(queue, shared_group=shared_group, **options)
+        return read_status(self.queue_path, self.settings.timeout, opener)
+
+    def _check(self):
+        """``--check``: one line on stdout; the state is the exit status."""
+        thresholds = self.settings.thresholds
+        try:
+            status, now, name = self._read_status()
+        except StatusTimeout as e:
+            state, text = check.unreadable(
+                self.queue_name, f'the queue did not answer: {e}',
+                check.UNKNOWN, **thresholds)
+        except QueueError as e:
+            state, text = check.unreadable(
+                self.queue_name, self._queue_error(e), **thresholds)
+        except OSError as e:
+            state, text = check.unreadable(
+                self.queue_name, f'cannot read the queue:'
+                f' {e.strerror or e}', **thresholds)
+        except Exception as e:
+            # A bug: the monitoring system gets one line, without
+            # traceback (its screen shows the first line); -v logs it.
+            log.debug('%s: unexpected error', self.queue_name, exc_info=True)
+            state, text = check.unreadable(
+                self.queue_name, f'unexpected error: {type(e).__name__}',
+                check.UNKNOWN, **thresholds)
+        else:
+            state, text = check.judge(facts(name, status, now), **thresholds)
+        print(text)
+        return state
+
+    def _status_json(self):
+        """``--status --json``: the facts of `facts` as one JSON object."""
+        try:
+            status, now, name = self._read_status()
+        except StatusTimeout as e:
+            log.error('%s: the queue did not answer: %s', self.queue_name, e)
+            return EX_TEMPFAIL
+        except QueueError as e:
+            return self._usage(self._queue_error(e))
+        except OSError as e:
+            return self._usage(f'cannot use the queue {self.queue_name!r}:'
+                               f' {e.strerror or e}')
+        print(json.dumps(facts(name, status, now), indent=2,
+                         sort_keys=True))
         return EX_OK
 
     def _status(self, progress):

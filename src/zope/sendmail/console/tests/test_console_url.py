@@ -75,6 +75,7 @@ class URLSettingsTests(ConsoleTestBase):
         # missing, the connection refused), what is printed and logged
         # names the queue without its password.
         for mode in ((), ('--status',), ('--list',), ('--create-schema',),
+                     ('--check',), ('--status', '--json'),
                      ('--requeue-rejected',), ('--purge-rejected', '1d')):
             status, output, app = self._run(*mode, URL)
             self.assertNotEqual(status, 0, (mode, output))
