@@ -5,10 +5,13 @@ read, and a database that never answers."""
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import unittest
 
+from zope.sendmail.tests.support import child_env
 from zope.sendmail.tests.support.console import ConsoleTestBase
 
 
@@ -196,6 +199,26 @@ class CheckTests(ConsoleTestBase):
             f" 1 s | 'queued'=U;;;0 'sending'=U;;;0 'deferred'=U;;;0"
             f" 'rejected'=U;;;0 'oldest_age'=U;;;0")
         self.assertEqual(status, 3)
+
+    def test_a_process_stuck_on_its_queue_exits_in_time(self):
+        # As a monitoring system runs it: a process, whose reader thread
+        # is stuck on a database that never answers.
+        server = SilentServer().start()
+        self.addCleanup(server.stop)
+        url = f'postgresql://mailer@127.0.0.1:{server.port}/site?queue=shop'
+        started = time.monotonic()
+        child = subprocess.run(
+            [sys.executable, '-m', 'zope.sendmail.console', '--check',
+             '--check-timeout', '1', '--max-age', '1h', url],
+            capture_output=True, text=True, env=child_env(), timeout=60)
+        self.assertLess(time.monotonic() - started, 30)
+        self.assertEqual(child.returncode, 3, child)
+        self.assertEqual(child.stderr, '')
+        self.assertEqual(
+            child.stdout, f"UNKNOWN - postgresql://mailer@127.0.0.1:"
+            f"{server.port}/site?queue=shop: the queue did not answer: no"
+            f" answer within 1 s | 'queued'=U;;;0 'sending'=U;;;0"
+            f" 'deferred'=U;;;0 'rejected'=U;;;0 'oldest_age'=U;3600;;0\n")
 
     def test_usage_errors_are_unknown(self):
         status, output, app = self._run('--check', '--max-age', 'soon',
