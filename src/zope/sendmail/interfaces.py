@@ -193,6 +193,14 @@ class IMailerConnection(Interface):
         when there was none), never sent again by the caller's retry.
         """
 
+    relay = Attribute(
+        "Text naming the relay this connection talks to, ``host:port``"
+        " (never a credential), for logs and metrics; a failover mailer's"
+        " connection names the relay it chose, and changes it when it"
+        " switches.  A connection of a mailer written for 7.3 may lack it"
+        " or hold None: readers then use the mailer's ``hostname:port``"
+        " if it has them, else ``'unknown'``.")
+
     def close():
         """Say QUIT and close; never raises, harmless when called twice."""
 
@@ -265,6 +273,69 @@ class ISMTPMailer(IMailer):
         configuration (`MailerConfigurationError`) and of an unreachable
         relay (`TemporaryDeliveryError`) surface before any message.
         """
+
+
+class IFailoverMailer(IMailer):
+    """Relays through the first of several mailers (relays) that works.
+
+    Deliveries and queue processors use it as any mailer with
+    ``connect()``: a direct delivery through `cached_connect` (each relay
+    keeps its own idle connection) or the 7.3 methods ``vote``, ``send``
+    and ``abort``; a queue processor through ``connect``, asking
+    `next_relay` first to book the connection with that relay's
+    schedule.  The mailers are tried in their order (``round_robin``:
+    starting from the next one in turn, for each new connection).
+
+    A relay is skipped for ``retry_period`` seconds (a monotonic clock)
+    after a condition that blames the relay and no message: it cannot
+    be reached (connection refused, timed out, greeting or EHLO and HELO
+    refused), refuses the login, has no TLS where it is required or
+    fails the certificate check (`MailerConfigurationError`), or says
+    its quota is used up (`QuotaExceededError`), whether while
+    connecting or answering a message; then it is tried again, and
+    taken back when it works.  Both are logged, naming the relay.  When
+    every relay is being skipped, all are tried all the same, in order:
+    nothing is gained by sending nothing.
+
+    Must never: offer a message that a relay refused (a 5xx for the
+    message, or for every recipient) to another relay, nor a message
+    some recipients got to another relay; switch relays for throttling
+    ("too fast", `ThrottledError`) or a connection turned away
+    (`RelayBusyError`), which slow the sender down instead; send a
+    credential of one relay to another (each mailer talks to its own
+    relay with its own settings); share one relay's schedule, idle
+    connection or skipping with another.
+    """
+
+    mailers = Attribute("The mailers, one per relay, in their order.")
+    relays = Attribute(
+        "The names of their relays (``host:port``), in the same order.")
+    retry_period = Attribute(
+        "Seconds a relay is skipped after a condition of its own.")
+    round_robin = Attribute(
+        "Whether new connections are spread over the relays that are up,"
+        " rather than all going to the first that works.")
+
+    def connect():
+        """An `IMailerConnection` to the first relay that takes it (see the
+        interface), whose ``relay`` names it.  A relay turning the
+        connection away (`RelayBusyError`) ends the attempt: that error is
+        raised and no other relay is tried.  Raises when no relay took
+        the connection: the error class shared by every relay's failure
+        (`MailerConfigurationError`, `QuotaExceededError`), else
+        `TemporaryDeliveryError`; its text names each relay and what it
+        said."""
+
+    def cached_connect():
+        """As `connect`, but from the chosen relay's connection cache when
+        its mailer keeps one (direct delivery)."""
+
+    def next_relay():
+        """The name of the relay the next `connect` tries first; never
+        changes any state."""
+
+    def skipped():
+        """The relays being skipped now: name -> seconds left."""
 
 
 class IBoundedSMTP(Interface):

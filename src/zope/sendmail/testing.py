@@ -93,6 +93,7 @@ class RecordingConnection:
     """A "connection" of a `RecordingMailer`."""
 
     max_recipients = None  # the outbox takes any number
+    relay = 'outbox'  # no relay: logs and metrics name the outbox
 
     def __init__(self, mailer):
         self.mailer = mailer

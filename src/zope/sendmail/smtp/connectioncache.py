@@ -121,6 +121,10 @@ class CachedConnection:
         self.close()
 
     @property
+    def relay(self):
+        return getattr(self._connection, 'relay', None)
+
+    @property
     def max_recipients(self):
         return getattr(self._connection, 'max_recipients', None)
 

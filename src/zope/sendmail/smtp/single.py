@@ -53,6 +53,15 @@ class SingleMessageConnection:
         self.mailer = mailer
         self._voted = False
 
+    @property
+    def relay(self):
+        """The mailer's ``hostname:port`` when it has them, else None."""
+        hostname = getattr(self.mailer, 'hostname', None)
+        port = getattr(self.mailer, 'port', None)
+        if not hostname:
+            return None
+        return str(hostname) if port is None else f'{hostname}:{port}'
+
     def vote(self, fromaddr, toaddrs, message):
         """Let the mailer prepare to send (direct delivery's vote)."""
         try:

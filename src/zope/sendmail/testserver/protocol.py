@@ -270,7 +270,8 @@ class _Controller(Controller):
     def __init__(self, testserver, **kw):
         self.testserver = testserver
         super().__init__(_Handler(testserver), hostname=testserver.host,
-                         port=0, server_hostname='localhost', **kw)
+                         port=testserver._listen_port,
+                         server_hostname='localhost', **kw)
 
     def factory(self):
         return _SMTP(self.testserver, self.testserver._accepted(),

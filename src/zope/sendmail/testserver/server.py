@@ -46,6 +46,10 @@ class SMTPTestServer(_Faults, _Transcript):
     ``data_size_limit``: the biggest message taken, in bytes (aiosmtpd's
     32 MiB by default; None for no limit), offered as ``SIZE``.
 
+    ``port``: the port to listen on; 0 (the default) lets the system
+    choose one.  A server started again on the port it had (a relay
+    coming back) is a new server on that port.
+
     After ``start()``: ``host``, ``port``, ``ca_file`` (the test CA's PEM).
     """
 
@@ -54,7 +58,7 @@ class SMTPTestServer(_Faults, _Transcript):
     def __init__(self, starttls=False, implicit_tls=False, auth=None,
                  auth_require_tls=True, wrong_certificate=False,
                  oauth2=None, smtputf8=False,
-                 data_size_limit=DATA_SIZE_DEFAULT):
+                 data_size_limit=DATA_SIZE_DEFAULT, port=0):
         if starttls and implicit_tls:
             raise ValueError('choose one of starttls and implicit_tls')
         self.starttls, self.implicit_tls = starttls, implicit_tls
@@ -70,7 +74,9 @@ class SMTPTestServer(_Faults, _Transcript):
                             else wrong_certificate or 'good')
         if self.certificate not in certs.KINDS:
             raise ValueError(f'wrong_certificate={wrong_certificate!r}')
-        self.port = self.ca_file = self._controller = self._tmpdir = None
+        self.ca_file = self._controller = self._tmpdir = None
+        self.port = port or None
+        self._listen_port = port
         self._cond = threading.Condition()
         self._messages, self._sessions = [], set()
         self._connections = self._open = 0
