@@ -52,13 +52,20 @@ RESOLVE_TIMEOUT = 30.0
 #: What a listing shows of a row: recipients, head bytes (for the id).
 LIST_RECIPIENTS = 50
 LIST_HEAD = 16384
+#: The idle connections of each kind (waiting for the disk at commit, or
+#: not) a store object keeps by default: one for each of a processor's
+#: connection threads (8 by default), which take one for every claim and
+#: one for every disposal, and one for its pass's listing or a delivery's
+#: vote.  Fewer, and a busy pass opens (and closes) a database session
+#: every few messages.
+POOL_SIZE = 10
 #: The store options of the Maildir processor lease, taken and ignored
 #: here: every processor of a PostgreSQL queue works at once.
 _MAILDIR_LEASE = ('lease', 'lease_margin')
 
 
 def check_options(lease_timeout=60.0, lease_renew=None, connect_timeout=10.0,
-                  statement_timeout=60.0, pool_size=4,
+                  statement_timeout=60.0, pool_size=POOL_SIZE,
                   max_message_size=100 * 2 ** 20, durable_outcomes=True,
                   lease=None, lease_margin=None):
     """Raise ValueError for store options that cannot work (see
@@ -175,21 +182,22 @@ class PostgresStore:
     a takeover from a live but cut-off processor), *lease_renew* (how
     often the leases held are renewed; a third of *lease_timeout* by
     default), *connect_timeout*, *statement_timeout* (seconds),
-    *pool_size* (idle connections kept), *max_message_size* (bytes: a
-    bigger row is set aside unread).  *durable_outcomes*: what became of
-    a message (sent, deferred, set aside) is committed as the server is
-    configured, waiting for its disk, so that a crash of the server sends
-    again only the messages in flight; False commits it without waiting
-    (faster; a crash of the server may then send the last messages sent
-    once more -- it never loses one).  Claims and lease renewals never
-    wait: every claim ends with the server's sessions anyway.  *lease* and
-    *lease_margin*, the Maildir processor lease's, are accepted and mean
-    nothing here.
+    *pool_size* (idle connections kept of each kind, `POOL_SIZE` by
+    default: enough for a processor's default connections),
+    *max_message_size* (bytes: a bigger row is set aside unread).
+    *durable_outcomes*: what became of a message (sent, deferred, set
+    aside) is committed as the server is configured, waiting for its
+    disk, so that a crash of the server sends again only the messages in
+    flight; False commits it without waiting (faster; a crash of the
+    server may then send the last messages sent once more -- it never
+    loses one).  Claims and lease renewals never wait: every claim ends
+    with the server's sessions anyway.  *lease* and *lease_margin*, the
+    Maildir processor lease's, are accepted and mean nothing here.
     """
 
     def __init__(self, url, create=True, lease_timeout=60.0,
                  lease_renew=None, connect_timeout=10.0,
-                 statement_timeout=60.0, pool_size=4,
+                 statement_timeout=60.0, pool_size=POOL_SIZE,
                  max_message_size=100 * 2 ** 20, durable_outcomes=True,
                  lease=None, lease_margin=None):
         check_options(lease_timeout, lease_renew, connect_timeout,

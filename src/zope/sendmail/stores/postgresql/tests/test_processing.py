@@ -114,3 +114,32 @@ class ProcessingTests(PostgresTestCase):
                                    for m in self.server.messages)
         self.assertEqual(sent, {f'<{i}>': 1 for i in ids})
         self.assertGreaterEqual(len(messages), 50)
+
+    def sessions(self):
+        """Sessions the test database has seen (the server's count,
+        PostgreSQL 14 and later)."""
+        [(version,)] = self.layer.psql('SHOW server_version_num')
+        if int(version) < 140000:
+            self.skipTest('PostgreSQL counts sessions from version 14 on')
+        [(count,)] = self.layer.psql(
+            'SELECT sessions FROM pg_stat_database'
+            ' WHERE datname = current_database()')
+        return count
+
+    def test_a_pass_opens_no_connection_per_message(self):
+        # Each of a pass's connection threads takes a database connection
+        # from the store's pool for every claim and every disposal: the
+        # pool keeps enough of them idle for all the threads of a
+        # processor with its default 8 connections, so that a pass
+        # connects a few times, not every few messages.
+        store = self.store()
+        self.send(600)
+        thread = self.processor(store)
+        before = self.sessions()
+        result = thread.process_once()
+        self.assertEqual(result.counts['sent'], 600)
+        thread.stop(10)
+        # Claims and disposals on sessions of two kinds (not waiting for
+        # the disk, and waiting), up to nine of each; the holder's lock,
+        # the pass's listing, and the sessions asking for the count.
+        self.assertLessEqual(self.sessions() - before, 24)
