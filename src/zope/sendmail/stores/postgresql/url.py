@@ -62,6 +62,12 @@ class QueueURL:
             raise QueueURLError('a PostgreSQL queue URL starts with'
                                 ' postgresql: or postgres:')
         text = text.strip()
+        if not text.partition(':')[2].startswith('//'):
+            # libpq reads only postgresql://...; 'postgresql:db' would be
+            # taken as a host name, 'postgresql:/x' as a database '/x'.
+            raise QueueURLError('a PostgreSQL queue URL starts with'
+                                ' postgresql:// (postgresql:///db for a'
+                                ' local database)')
         try:
             parts = urllib.parse.urlsplit(text)
         except ValueError as e:

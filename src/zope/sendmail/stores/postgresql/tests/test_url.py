@@ -88,7 +88,8 @@ class QueueURLTests(unittest.TestCase):
                      'postgresql://h/db?queue=a%0Ab',
                      'postgresql://h/db?queue=' + 'x' * 201,
                      'postgresql://h/db#frag',
-                     'postgresql://h/db?novalue'):
+                     'postgresql://h/db?novalue',
+                     'postgresql:db', 'postgres:/tmp/x', 'postgresql:'):
             with self.assertRaises(QueueError, msg=text):
                 self._makeOne(text)
 
