@@ -47,6 +47,14 @@ TESTING_REQUIRE = [
     'cryptography',
 ]
 
+# Metrics for Prometheus (zope.sendmail.monitoring.metrics):
+# pip install 'zope.sendmail[metrics]'.  0.20 is the first whose
+# start_http_server returns the server and its thread, which the
+# zope-sendmail daemon stops cleanly.
+METRICS_REQUIRE = [
+    'prometheus_client >= 0.20',
+]
+
 TESTS_REQUIRE = TESTING_REQUIRE + [
     'zope.testrunner',
     # The property test of what send() accepts (tests/test_address_property)
@@ -55,7 +63,7 @@ TESTS_REQUIRE = TESTING_REQUIRE + [
     # The PostgreSQL store's tests run against a real server; the binary
     # wheels bundle libpq, so no headers or compiler are needed.
     'psycopg[binary] >= 3.2',
-]
+] + METRICS_REQUIRE
 
 # A queue on PostgreSQL (zope.sendmail.stores.postgresql):
 # pip install 'zope.sendmail[postgresql]'.  psycopg 3 needs a libpq on the
@@ -65,7 +73,7 @@ POSTGRESQL_REQUIRE = [
 ]
 
 # The API reference documents the test helpers too: they must import.
-DOCS_REQUIRE = TESTING_REQUIRE + [
+DOCS_REQUIRE = TESTING_REQUIRE + METRICS_REQUIRE + [
     'Sphinx',
     'repoze.sphinx.autointerface',
     'furo',
@@ -139,6 +147,7 @@ setup(
         'test': TESTS_REQUIRE,
         'docs': DOCS_REQUIRE,
         'postgresql': POSTGRESQL_REQUIRE,
+        'metrics': METRICS_REQUIRE,
     },
     entry_points={
         'console_scripts': [

@@ -15,6 +15,7 @@ import sys
 
 from zope.sendmail.console.inifile import INI_KEYS
 from zope.sendmail.console.inifile import INI_SECTION
+from zope.sendmail.console.inifile import METRICS_KEYS
 from zope.sendmail.console.inifile import UsageError
 from zope.sendmail.console.inifile import read_ini
 from zope.sendmail.options import OPTIONS
@@ -88,12 +89,13 @@ class Settings:
     settings by option name, and ``warnings`` to log once logging is set;
     ``thresholds`` of ``--check`` (`Threshold` objects by ``max_age``,
     ``max_rejected``, ``max_deferred``), ``json`` (``--status --json``)
-    and ``timeout``, how long both wait for the queue.
+    and ``timeout``, how long both wait for the queue; ``metrics``, where
+    the metrics go (``port``, ``address``, ``file``: None when not).
     """
 
     def __init__(self, mode, purge_age, verbosity, queue_path, config,
                  values, warnings=(), thresholds=None,
-                 timeout=DEFAULT_TIMEOUT, json=False):
+                 timeout=DEFAULT_TIMEOUT, json=False, metrics=None):
         self.mode = mode
         self.purge_age = purge_age
         self.verbosity = verbosity
@@ -104,6 +106,8 @@ class Settings:
         self.thresholds = dict(thresholds or {})
         self.timeout = timeout
         self.json = json
+        self.metrics = dict(metrics or dict.fromkeys(('port', 'address',
+                                                      'file')))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -263,6 +267,21 @@ def build_parser(parse_age):
         '--json', action='store_true',
         help='With --status: the same facts as one JSON object, for'
              ' scripts (its keys are documented in operating.txt).')
+    metrics = parser.add_argument_group(
+        'metrics for Prometheus (the extra zope.sendmail[metrics])')
+    metrics.add_argument(
+        '--metrics-port', metavar='PORT', type=_converter(_port),
+        help='With --daemon: serve the metrics over HTTP on PORT'
+             ' (http://127.0.0.1:PORT/metrics).')
+    metrics.add_argument(
+        '--metrics-address', metavar='ADDR',
+        help='The address --metrics-port listens on.  Default: 127.0.0.1'
+             ' (this host only).')
+    metrics.add_argument(
+        '--metrics-file', metavar='PATH',
+        help='Write the metrics to PATH (a .prom file in node_exporter\'s'
+             ' textfile directory), atomically: at the end of a run, and'
+             ' every --interval seconds with --daemon.')
     config = parser.add_argument_group('configuration file')
     config.add_argument(
         '--config', metavar='INIFILE',
@@ -340,8 +359,46 @@ def read_settings(argv, parse_age, stdin=None, environ=None):
                          ' --json')
     timeout = DEFAULT_TIMEOUT if args.check_timeout is None \
         else args.check_timeout
+    metrics = _metrics(values, mode, config, cli)
     return Settings(mode, args.purge_rejected, verbosity, queue_path, config,
-                    values, warnings, thresholds, timeout, args.json)
+                    values, warnings, thresholds, timeout, args.json,
+                    metrics)
+
+
+def _metrics(values, mode, config, cli):
+    """Where the metrics go, taken out of *values*: the command line's or
+    the INI file's (read as text) ``metrics_*`` keys.  An INI file serves
+    every mode: what a mode does not use is left unused, unless given on
+    the command line (*cli*), which is then refused."""
+    metrics = {key[len('metrics_'):]: values.pop(key, None)
+               for key in METRICS_KEYS}
+    if mode != 'daemon' and 'metrics_port' not in cli:
+        metrics['port'] = metrics['address'] = None
+    if mode not in ('once', 'daemon') and 'metrics_file' not in cli:
+        metrics['file'] = None
+    port = metrics['port']
+    if isinstance(port, str):  # from the INI file
+        try:
+            metrics['port'] = port = _port(port)
+        except ValueError as e:
+            raise UsageError(f'{config}: [{INI_SECTION}] metrics_port: {e}')\
+                from None
+    if metrics['address'] is not None and port is None:
+        raise UsageError('--metrics-address goes with --metrics-port')
+    if port is not None and mode != 'daemon':
+        raise UsageError('--metrics-port is for --daemon (a run that ends'
+                         ' writes --metrics-file)')
+    if metrics['file'] is not None and mode not in ('once', 'daemon'):
+        raise UsageError('--metrics-file is for sending runs (once or'
+                         ' --daemon)')
+    return metrics
+
+
+def _port(text):
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f'{text!r} is no port: give 0 to 65535')
+    return port
 
 
 def _count(text):

@@ -22,7 +22,10 @@ from zope.sendmail.stores import queue_url
 
 
 INI_SECTION = 'app:zope-sendmail'
-PROGRAM_KEYS = ('queue_path', 'password_file', 'password_env')
+#: The program's keys of where the metrics go (``--metrics-port`` ...).
+METRICS_KEYS = ('metrics_port', 'metrics_address', 'metrics_file')
+PROGRAM_KEYS = ('queue_path', 'password_file', 'password_env') + \
+    METRICS_KEYS
 INI_KEYS = tuple(option.name for option in OPTIONS) + PROGRAM_KEYS
 
 

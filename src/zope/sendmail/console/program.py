@@ -11,6 +11,10 @@ thread until SIGTERM or SIGINT), an operator's operation of
 tables (``--create-schema``), or the check of a monitoring system
 (``--check``, `zope.sendmail.monitoring.check`) and the facts for scripts
 (``--status --json``); `zope.sendmail.console.output` says how it went.
+A sending run may keep metrics (`zope.sendmail.monitoring.metrics`, in a
+registry of its own): served over HTTP by a daemon (``--metrics-port``)
+or written to a file (``--metrics-file``) at the end of a run, and every
+``--interval`` seconds by a daemon.
 It uses the thread's public methods only.  The queue is shown by its name
 (`zope.sendmail.stores.queue_name`): a URL's password never appears in
 what the program prints or logs.
@@ -58,6 +62,10 @@ log = logging.getLogger(__name__)
 EX_OK, EX_FAILURE, EX_USAGE, EX_TEMPFAIL, EX_CONFIG = 0, 1, 2, 75, 78
 PROCESSING = ('once', 'daemon')
 
+#: What the metrics options say without prometheus_client.
+NEEDS_METRICS = ("the metrics need prometheus_client: pip install"
+                 " 'zope.sendmail[metrics]'")
+
 
 class ConsoleApp:
     """The ``zope-sendmail`` program for *argv* (``sys.argv`` by default;
@@ -85,6 +93,7 @@ class ConsoleApp:
         self.script_name = argv[0] if argv else PROG
         self.verbose = verbose
         self.settings = self.mailer = self.store = None
+        self.metrics = None  # a ProcessingMetrics, when asked for
         try:
             self._configure(argv[1:])
         except HelpShown as e:
@@ -113,6 +122,21 @@ class ConsoleApp:
             self.mailer = self.MailerKind(**mailer_arguments(values))
         except ValueError as e:
             raise UsageError(str(e)) from None
+        wanted = settings.metrics
+        if wanted['port'] is not None or wanted['file'] is not None:
+            self.metrics = self._make_metrics()
+
+    def _make_metrics(self):
+        """A `ProcessingMetrics` in a registry of this run's own (nothing
+        of the process's default registry)."""
+        try:
+            from prometheus_client import CollectorRegistry
+
+            from zope.sendmail.monitoring.metrics import ProcessingMetrics
+        except ImportError:
+            # The extra is not installed: say which, not a traceback.
+            raise UsageError(NEEDS_METRICS) from None
+        return ProcessingMetrics(CollectorRegistry())
 
     def main(self):
         """Run the program; return its exit status (see ``--help``)."""
@@ -171,6 +195,9 @@ class ConsoleApp:
         # dispatcher.
         events = {} if progress is None else {
             'notify': progress.wrap(dispatch)}
+        if self.metrics is not None:
+            events['observer'] = self.metrics
+            self.metrics.watch(self.store)
         return self.QueueProcessorKind(
             mailer=self.mailer, queuePath=self.queue_path,
             **self.processor_options, **events)
@@ -210,6 +237,7 @@ class ConsoleApp:
         deferred = queueops.waiting(self.store)
         log.info('queue %s: %s; %d waiting for a later attempt',
                  self.queue_name, summary(total), deferred)
+        self._write_metrics()
         if isinstance(error, MailerConfigurationError):
             return EX_CONFIG
         if total['rejected'] or total['failed']:
@@ -218,10 +246,50 @@ class ConsoleApp:
             return EX_TEMPFAIL
         return EX_OK
 
+    def _write_metrics(self):
+        """Write the metrics to --metrics-file, if asked; a failure is
+        logged (the mail matters more), and the next write tries again."""
+        path = self.settings.metrics['file']
+        if path is None or self.metrics is None:
+            return
+        from zope.sendmail.monitoring.exposition import write_textfile
+        try:
+            write_textfile(path, self.metrics.registry)
+        except OSError as e:
+            log.error('cannot write the metrics to %s: %s', path,
+                      e.strerror or e)
+
+    def _metrics_server(self):
+        """The started `MetricsServer` of --metrics-port, or None."""
+        wanted = self.settings.metrics
+        if wanted['port'] is None or self.metrics is None:
+            return None
+        from zope.sendmail.monitoring.exposition import DEFAULT_ADDRESS
+        from zope.sendmail.monitoring.exposition import MetricsServer
+        return MetricsServer(self.metrics.registry, wanted['port'],
+                             wanted['address'] or DEFAULT_ADDRESS).start()
+
     def _daemon(self, progress):
+        try:
+            server = self._metrics_server()
+        except OSError as e:
+            # A port in use, an address not of this host: nothing started.
+            wanted = self.settings.metrics
+            return self._usage(f'cannot serve the metrics on'
+                               f' {wanted["address"] or "127.0.0.1"}:'
+                               f'{wanted["port"]}: {e.strerror or e}')
+        try:
+            return self._run_daemon()
+        finally:
+            self._write_metrics()
+            if server is not None and not server.stop(5.0):
+                log.warning('the metrics server did not stop within 5 s')
+
+    def _run_daemon(self):
         thread = self._processor()
         stop = threading.Event()
         signals = []
+        written = time.monotonic()
 
         def request_stop(signum, frame):
             if stop.is_set():
@@ -238,6 +306,9 @@ class ConsoleApp:
                 if not thread.is_alive():
                     log.error('the queue processor thread died')
                     return EX_FAILURE
+                if time.monotonic() - written >= thread.interval:
+                    written = time.monotonic()
+                    self._write_metrics()
             try:
                 log.info('%s received: finishing the messages being sent',
                          signal.Signals(signals[0]).name)

@@ -4,61 +4,15 @@ aged by their names as 7.3's writer names them, queues that cannot be
 read, and a database that never answers."""
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 import unittest
 
 from zope.sendmail.tests.support import child_env
 from zope.sendmail.tests.support.console import ConsoleTestBase
-
-
-def queue_message(queue, age, name='msg', sub='new'):
-    """A message in the Maildir *queue*, queued *age* seconds ago (the
-    creation time that starts every Maildir name)."""
-    stamp = int(time.time() - age)
-    path = os.path.join(queue, sub, f'{stamp}.M1P1Q{name}.testhost')
-    with open(path, 'wb') as f:
-        f.write(b'X-Zope-From: sender@example.com\n'
-                b'X-Zope-To: rcpt@example.com\n'
-                b'Subject: aged\r\n\r\nbody\r\n')
-    return path
-
-
-class SilentServer:
-    """A TCP server that accepts connections and never says a word: a
-    database (or anything) that hangs.  start/stop(timeout)."""
-
-    def start(self):
-        self.sock = socket.socket()
-        self.sock.bind(('127.0.0.1', 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-        return self
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return  # closed by stop
-            self.accepted.append(conn)
-
-    def stop(self, timeout=5):
-        self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept()
-        self.sock.close()
-        self.thread.join(timeout)
-        for conn in self.accepted:
-            conn.close()
-        # The reader the check gave up on sees the connection closed.
-        for thread in threading.enumerate():
-            if thread.name == 'zope.sendmail status reader':
-                thread.join(timeout)
+from zope.sendmail.tests.support.monitoring import SilentServer
+from zope.sendmail.tests.support.monitoring import queue_message
 
 
 class ThresholdTests(unittest.TestCase):
