@@ -1315,6 +1315,13 @@ class IQueueProcessorRegistration(Interface):
         "The keyword arguments of QueueProcessorThread besides the mailer"
         " and the queue (interval, retry, connections, ...), a dict.")
 
+    metrics = Bool(
+        title="Metrics",
+        description="Whether the thread is counted, and its queue shown,"
+                    " in prometheus_client's default registry"
+                    " (``<mail:queuedDelivery metrics=\"true\">``).",
+        default=False)
+
 
 ###########################################################################
 # Errors

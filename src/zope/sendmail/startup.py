@@ -57,27 +57,30 @@ class QueueProcessorRegistration:
     """The queue at *queuePath*, to be sent through the `IMailer` utility
     named *mailer* by a `QueueProcessorThread` built with *options*."""
 
-    def __init__(self, queuePath, mailer, options=None):
+    def __init__(self, queuePath, mailer, options=None, metrics=False):
         self.queuePath = queuePath
         self.mailer = mailer
         self.options = dict(options or {})
+        self.metrics = metrics
 
     def __repr__(self):
         return (f'<{type(self).__name__} {queue_name(self.queuePath)!r}'
                 f' mailer {self.mailer!r}>')
 
 
-def register_queue(queue_path, mailer, **options):
+def register_queue(queue_path, mailer, metrics=False, **options):
     """Arrange for a processor thread on *queue_path*, sending through the
     `IMailer` utility named *mailer*, once the application starts: register
     its `IQueueProcessorRegistration` in the current site manager.
 
     *options* are keyword arguments of `QueueProcessorThread` (interval,
-    retry, connections, max_messages).  Registering a queue again replaces
-    the earlier registration.  Nothing is looked up or started here.
+    retry, connections, max_messages).  With *metrics*, its thread is
+    counted in prometheus_client's default registry.  Registering a queue
+    again replaces the earlier registration.  Nothing is looked up or
+    started here.
     """
     getSiteManager().registerUtility(
-        QueueProcessorRegistration(queue_path, mailer, options),
+        QueueProcessorRegistration(queue_path, mailer, options, metrics),
         IQueueProcessorRegistration, queue_key(queue_path))
 
 
@@ -194,10 +197,15 @@ def _start(key, registration):
             # A registry replaced or changed since the queue's registration.
             raise LookupError(f'no IMailer utility is named {name!r} in the'
                               f' component registry in force')
+        observer = _metrics() if getattr(registration, 'metrics', False) \
+            else None
         thread = QueueProcessorThread(mailer=mailer, queuePath=path,
+                                      observer=observer,
                                       **registration.options)
         thread.start()
-    except (LookupError, OSError, ValueError, QueueError) as e:
+        if observer is not None:
+            observer.watch(thread.store)
+    except (LookupError, OSError, ValueError, QueueError, ImportError) as e:
         # The site's configuration or its queue (a directory missing, not
         # a Maildir, refused; a database that refuses or lacks psycopg):
         # the site's to fix, and the other queues' not to suffer from;
@@ -218,13 +226,25 @@ def _start(key, registration):
     return None
 
 
+def _metrics():
+    """The metrics of prometheus_client's default registry (the extra
+    zope.sendmail[metrics]; ImportError without it)."""
+    from zope.sendmail.monitoring.metrics import metrics_for
+    return metrics_for()
+
+
 def stop_processor_threads(timeout=10):
     """Stop the processor threads running in this process; each finishes
-    the messages it sends."""
+    the messages it sends.  A queue counted in the metrics is no longer
+    shown there."""
     for thread in registry.running():
         if not thread.stop(timeout):
             log.warning('queue processor of %s did not stop within %s s',
                         thread.queuePath, timeout)
+        unwatch = getattr(getattr(thread, 'observer', None), 'unwatch',
+                          None)
+        if unwatch is not None:
+            unwatch(thread.store)
 
 
 def _reset():

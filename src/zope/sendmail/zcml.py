@@ -242,6 +242,15 @@ class _IQueuedDelivery(IDeliveryDirective):
         default=True,
         required=False)
 
+    metrics = Bool(
+        title="Metrics",
+        description="Count what the processor thread does and show the"
+                    " queue in prometheus_client's default registry, which"
+                    " an application exposing /metrics serves (needs the"
+                    " extra zope.sendmail[metrics]).",
+        default=False,
+        required=False)
+
 
 def _processor_field(name, field):
     """The ZCML field of the processor setting *name*: the field of
@@ -335,9 +344,26 @@ def directDelivery(_context, mailer, permission=None, name='Mail'):
         order=DELIVERY_ORDER)
 
 
+def _check_metrics(queue_path, processor_thread):
+    """At parse time: metrics="true" needs the processor thread and the
+    extra, else a ConfigurationError saying which."""
+    if not processor_thread:
+        raise ConfigurationError(
+            f'queue {queue_name(queue_path)!r}: metrics="true" counts what'
+            f' its processor thread does, and processorThread is false (a'
+            f' zope-sendmail daemon keeps its own: --metrics-port)')
+    try:
+        import prometheus_client  # noqa: F401 (only whether it imports)
+    except ImportError:
+        raise ConfigurationError(
+            f'queue {queue_name(queue_path)!r}: metrics="true" needs'
+            f' prometheus_client: pip install \'zope.sendmail[metrics]\'')\
+            from None
+
+
 def queuedDelivery(_context, mailer, queuePath=None, queue=None,
                    permission=None, name='Mail', processorThread=True,
-                   **settings):
+                   metrics=False, **settings):
     """Handle ``<mail:queuedDelivery>``; *settings* are the processor's,
     by ZCML attribute name."""
     if (queuePath is None) == (queue is None):
@@ -347,6 +373,8 @@ def queuedDelivery(_context, mailer, queuePath=None, queue=None,
             + ('both were given' if queue is not None
                else 'neither was given'))
     queuePath = queuePath if queue is None else queue
+    if metrics:
+        _check_metrics(queuePath, processorThread)
     try:
         thread_options = processor_arguments(
             {option.name: settings.get(zcml_name(option.name))
@@ -374,7 +402,8 @@ def queuedDelivery(_context, mailer, queuePath=None, queue=None,
         # zope.sendmail.startup), never while ZCML is loaded.
         _context.action(
             discriminator=None, callable=startup.register_queue,
-            args=(queuePath, mailer), kw=thread_options,
+            args=(queuePath, mailer),
+            kw=dict(thread_options, metrics=bool(metrics)),
             order=DELIVERY_ORDER)
         # The subscribers that start it, whatever the site includes (7.3's
         # directive started its thread itself); registered only once.
