@@ -146,7 +146,7 @@ def test_suite():
     suite = unittest.TestSuite()
     for name in ('README.txt', 'mailer.txt', 'queue.txt', 'testing.txt',
                  'zcml.txt', 'console.txt', 'oauth2.txt', 'scaling.txt',
-                 'relays.txt'):
+                 'relays.txt', 'operating.txt'):
         doc = doctest.DocFileSuite(
             name, package='zope.sendmail', setUp=setUp, tearDown=tearDown,
             optionflags=FLAGS)
