@@ -141,6 +141,36 @@ class IQueueProcessorOptions(Interface):
                     " that every user may write to).")
 
 
+def parse_relay(text):
+    """*text*, ``HOST:PORT``, ``[IPv6]:PORT`` or ``HOST`` alone, as
+    ``(host, port)`` (port None when not given); a ValueError saying what
+    is wrong."""
+    text = text.strip()
+    host, port = text, None
+    if text.startswith('['):
+        host, bracket, rest = text[1:].partition(']')
+        if not bracket or rest and not rest.startswith(':'):
+            raise ValueError(f'{text!r}: not HOST:PORT')
+        port = rest[1:] if rest else None
+    elif text.count(':') == 1:
+        host, port = text.split(':')
+    if not host or any(c.isspace() or not c.isprintable() for c in host):
+        raise ValueError(f'{text!r}: not HOST:PORT')
+    if port is not None:
+        if not (port.isascii() and port.isdigit() and
+                1 <= int(port) <= 65535):
+            raise ValueError(f'{text!r}: the port must be a number from 1'
+                             f' to 65535')
+        port = int(port)
+    return host, port
+
+
+def parse_relays(text):
+    """*text*, relays separated by spaces or commas (see `parse_relay`),
+    as a list of ``(host, port)``."""
+    return [parse_relay(word) for word in text.replace(',', ' ').split()]
+
+
 def zcml_name(name):
     """The ZCML attribute of the processor setting *name*: ``retry_first``
     is ``retryFirst``, as zope.sendmail's other ZCML attributes are."""

@@ -1,5 +1,6 @@
-"""The ``mail`` ZCML directives: ``smtpMailer``, ``queuedDelivery`` and
-``directDelivery`` (namespace ``http://namespaces.zope.org/mail``).
+"""The ``mail`` ZCML directives: ``smtpMailer``, ``failoverMailer``,
+``queuedDelivery`` and ``directDelivery`` (namespace
+``http://namespaces.zope.org/mail``).
 
 This module owns the directive schemas and their handlers.  A handler only
 validates its attributes and computes actions; every side effect (creating
@@ -26,6 +27,7 @@ from zope.configuration.exceptions import ConfigurationError
 from zope.configuration.fields import Bool
 from zope.configuration.fields import GlobalObject
 from zope.configuration.fields import Path
+from zope.configuration.fields import Tokens
 from zope.interface import Interface
 from zope.interface.interface import InterfaceClass
 from zope.schema import Bool as SchemaBool
@@ -44,8 +46,10 @@ from zope.sendmail.interfaces import IMailDelivery
 from zope.sendmail.interfaces import IMailer
 from zope.sendmail.interfaces import ISMTPMailer
 from zope.sendmail.interfaces import QueueError
+from zope.sendmail.smtp.failover import FailoverMailer
 from zope.sendmail.smtp.mailer import SMTPMailer
 from zope.sendmail.options import OBJECT_OPTIONS
+from zope.sendmail.options import Seconds
 from zope.sendmail.options import PATH_OPTIONS
 from zope.sendmail.options import PROCESSOR_OPTIONS
 from zope.sendmail.options import processor_arguments
@@ -77,9 +81,12 @@ SECURITY_SUPPORT = True
 log = logging.getLogger(__name__)
 
 # Actions of the deliveries run after all actions of the default order 0,
-# among which every mailer's registration: a delivery may then be declared
-# before its mailer (in an earlier included file, say) and still find it.
-DELIVERY_ORDER = 1
+# among which every smtpMailer's registration, and after the failover
+# mailers', which look up their mailers when they run: a delivery may then
+# be declared before its mailer (in an earlier included file, say) and
+# still find it.
+FAILOVER_ORDER = 1
+DELIVERY_ORDER = 2
 
 
 class IMailerDirective(Interface):
@@ -142,6 +149,65 @@ def smtpMailer(_context, name, **options):
         discriminator=('utility', IMailer, name),
         callable=component_zcml.handler,
         args=('registerUtility', mailer, IMailer, name, _context.info))
+
+
+class IFailoverMailerDirective(IMailerDirective):
+    """Register a `FailoverMailer` as a named IMailer utility: it sends
+    through the first of the named mailers that works."""
+
+    mailers = Tokens(
+        title="Mailers",
+        description="The names of the IMailer utilities (smtpMailer"
+                    " directives) to send through, first choice first,"
+                    " separated by spaces.",
+        value_type=TextLine(),
+        required=True)
+
+    retryPeriod = Seconds(
+        title="Retry period",
+        description="Seconds a relay that failed (unreachable, login or TLS"
+                    " refused, quota used up) is skipped before it is tried"
+                    " again.",
+        default=60.0, min=0.001, required=False)
+
+    roundRobin = Bool(
+        title="Round robin",
+        description="Spread new connections over the relays that are up,"
+                    " rather than using the first that works.",
+        default=False, required=False)
+
+
+def register_failover_mailer(name, mailers, retry_period, round_robin,
+                             info):
+    """Register the failover mailer *name* over the mailers named
+    *mailers*, looked up now (a missing one is a `ConfigurationError`)."""
+    mailer = FailoverMailer([lookup_mailer(m) for m in mailers],
+                            retry_period=retry_period,
+                            round_robin=round_robin)
+    component_zcml.handler('registerUtility', mailer, IMailer, name, info)
+
+
+def failoverMailer(_context, name, mailers, retryPeriod=60.0,
+                   roundRobin=False):
+    """Handle ``<mail:failoverMailer>``."""
+    mailers = tuple(mailers)
+    if not mailers:
+        raise ConfigurationError(f'failover mailer {name!r}: name at least'
+                                 f' one mailer in mailers')
+    if name in mailers:
+        raise ConfigurationError(f'failover mailer {name!r} names itself'
+                                 f' among its mailers')
+    if len(set(mailers)) != len(mailers):
+        raise ConfigurationError(f'failover mailer {name!r} names a mailer'
+                                 f' twice: {" ".join(mailers)}')
+    # Looked up when the action runs: after every smtpMailer's (order 0),
+    # before the deliveries', which may name this one.
+    _context.action(
+        discriminator=('utility', IMailer, name),
+        callable=register_failover_mailer,
+        args=(name, mailers, float(retryPeriod), bool(roundRobin),
+              _context.info),
+        order=FAILOVER_ORDER)
 
 
 class IDeliveryDirective(Interface):

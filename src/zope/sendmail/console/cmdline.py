@@ -21,6 +21,7 @@ from zope.sendmail.console.inifile import read_ini
 from zope.sendmail.options import OPTIONS
 from zope.sendmail.options import PATH_OPTIONS
 from zope.sendmail.options import has_credentials
+from zope.sendmail.options import parse_relay
 from zope.sendmail.console.secretfiles import read_password_file
 from zope.sendmail.console.inifile import queue_url_has_password
 from zope.sendmail.monitoring.check import Threshold
@@ -226,6 +227,19 @@ def build_parser(parse_age):
                 continue
             _add(exclusive if option.name in TLS_MODE | {'password'}
                  else group, option)
+            if option.name == 'port':
+                group.add_argument(
+                    '--fallback-relay', dest='fallback_relays',
+                    action='append', metavar='HOST:PORT',
+                    type=_converter(parse_relay),
+                    help='Another relay, used while the relay (and the'
+                         ' fallback relays before this one) cannot be'
+                         ' reached, refuses the login or the TLS required,'
+                         ' or says its quota is used up; tried again after'
+                         ' 60 s.  Repeatable; the same TLS and login'
+                         ' options apply (the same credentials go to it).'
+                         '  Without a port, the relay\'s port.  INI:'
+                         ' fallback_relays = HOST:PORT ...')
             if option.name == 'password':
                 exclusive.add_argument(
                     '--password-file', metavar='FILE',

@@ -16,6 +16,7 @@ import difflib
 import os
 
 from zope.sendmail.options import OPTIONS
+from zope.sendmail.options import parse_relays
 from zope.sendmail.console.secretfiles import exposure
 from zope.sendmail.interfaces import QueueError
 from zope.sendmail.stores import queue_url
@@ -24,8 +25,8 @@ from zope.sendmail.stores import queue_url
 INI_SECTION = 'app:zope-sendmail'
 #: The program's keys of where the metrics go (``--metrics-port`` ...).
 METRICS_KEYS = ('metrics_port', 'metrics_address', 'metrics_file')
-PROGRAM_KEYS = ('queue_path', 'password_file', 'password_env') + \
-    METRICS_KEYS
+PROGRAM_KEYS = ('queue_path', 'password_file', 'password_env',
+                'fallback_relays') + METRICS_KEYS
 INI_KEYS = tuple(option.name for option in OPTIONS) + PROGRAM_KEYS
 
 
@@ -107,6 +108,12 @@ def read_ini(path, stdin, warnings=None):
             raise UsageError(f'{where}: {reason}') from None
         if not text.strip():
             continue  # an empty value leaves the default
+        if key == 'fallback_relays':
+            try:
+                values[key] = parse_relays(text)
+            except ValueError as e:
+                raise UsageError(f'{where}: {e}') from None
+            continue
         if option is None:
             values[key] = text.strip()
             continue

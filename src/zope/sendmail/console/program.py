@@ -51,6 +51,7 @@ from zope.sendmail.monitoring.facts import read_status
 from zope.sendmail.options import mailer_arguments
 from zope.sendmail.options import processor_arguments
 from zope.sendmail.processing.thread import QueueProcessorThread
+from zope.sendmail.smtp.failover import FailoverMailer
 from zope.sendmail.smtp.mailer import SMTPMailer
 from zope.sendmail.stores import is_url
 from zope.sendmail.stores import open_store
@@ -119,7 +120,17 @@ class ConsoleApp:
         try:
             self.processor_options = processor_arguments(values)
             # Keywords only: 7.3 got positional arguments wrong.
-            self.mailer = self.MailerKind(**mailer_arguments(values))
+            arguments = mailer_arguments(values)
+            self.mailer = self.MailerKind(**arguments)
+            fallbacks = values.get('fallback_relays')
+            if fallbacks:
+                # The same settings, credentials included, as the user
+                # asked: each relay gets its own mailer and connections.
+                self.mailer = FailoverMailer([self.mailer] + [
+                    self.MailerKind(**dict(
+                        arguments, hostname=host,
+                        port=arguments['port'] if port is None else port))
+                    for host, port in fallbacks])
         except ValueError as e:
             raise UsageError(str(e)) from None
         wanted = settings.metrics
