@@ -1200,6 +1200,27 @@ class IRelaySchedule(Interface):
         pause, before which the throttled message is not sent again."""
 
 
+class IRelaySchedules(Interface):
+    """The schedules of the relays of a mailer with several (an
+    `IFailoverMailer`), one per relay, kept by a queue processor across
+    its passes: one relay's connection limit, pace, throttles and
+    recipient cap never govern another's.
+
+    The processor books each connection with the schedule of the relay
+    the mailer names as its next (`IFailoverMailer.next_relay`), moves
+    the booking to the schedule of the relay the connection then names
+    (``IMailerConnection.relay``) when the mailer chose another, and tells
+    the pace, throttles and caps of each message to the schedule of the
+    relay that answered it.  Thread-safe; no method blocks or raises."""
+
+    def get(relay):
+        """The `IRelaySchedule` of *relay* (its name, ``host:port``), made
+        when first asked for; the same object ever after."""
+
+    def relays():
+        """The names of the relays that have a schedule."""
+
+
 class IThrottledMessages(Interface):
     """The messages the relay throttled, remembered by a queue processor
     across its passes: so that a throttled message is never sent again

@@ -124,12 +124,14 @@ class Pass:
             return
         with self.lock:
             backlog = len(self.todo)
-        if not backlog or not self.processor.schedule.may_open(backlog):
+        booked = self.processor.book(backlog) if backlog else None
+        if booked is None:
             return
         with self.lock:
             name = threading.current_thread().name
             thread = threading.Thread(
-                target=self.processor._work, args=(self,), daemon=True,
+                target=self.processor._work, args=(self, booked),
+                daemon=True,
                 name=f'{name} connection {len(self.threads) + 1}')
             self.threads.append(thread)
         thread.start()

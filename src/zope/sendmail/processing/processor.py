@@ -21,6 +21,13 @@ recipient's: it is retried with backoff, and the pass goes on.  The
 relay's recipient cap, once learnt, is kept in the schedule and given to
 every connection.  An *observer* (`IProcessingObserver`) is told what
 became of each message and how the relay answered (metrics count it).
+
+A mailer with several relays (an `IFailoverMailer`) gets a schedule per
+relay (`RelaySchedules`): a connection is booked with the schedule of
+the relay the mailer names as its next (`next_relay`), and, when the
+mailer chose another (the one named was down), booked with that one's
+instead; the pace, throttles and recipient cap of each message go to the
+schedule of the relay the connection uses for it.
 """
 import logging
 import threading
@@ -42,6 +49,7 @@ from zope.sendmail.processing.passes import PassResult
 from zope.sendmail.processing.passes import Throttles
 from zope.sendmail.processing.retry import RetryPolicy
 from zope.sendmail.processing.scheduling import RelaySchedule
+from zope.sendmail.processing.scheduling import RelaySchedules
 from zope.sendmail.smtp.single import open_connection
 from zope.sendmail.stores import open_store
 
@@ -55,9 +63,12 @@ class QueueProcessor:
 
     *connections* and *max_rate* bound the connections and the pace (see
     `RelaySchedule`; or pass a *schedule*, an `IRelaySchedule`, kept
-    across passes); *max_messages* the messages per connection.  *retry*
-    is a `RetryPolicy`; *notify* receives the events (by default the
-    `events` dispatcher, outside this thread's transaction).  *may_send*,
+    across passes; a mailer with several relays, a `FailoverMailer`, gets
+    one per relay from *schedules*, an `IRelaySchedules`, by default
+    made with the same settings); *max_messages* the messages per
+    connection.  *retry* is a `RetryPolicy`; *notify* receives the events
+    (by default the `events` dispatcher, outside this thread's
+    transaction).  *may_send*,
     the store's by default, is asked before each message.  The store's
     housekeeping is done at the first pass, then every *housekeeping*
     seconds.  *observer*, an `IProcessingObserver`, is told the outcomes
@@ -65,7 +76,8 @@ class QueueProcessor:
 
     def __init__(self, mailer, store, connections=8, max_messages=100,
                  retry=None, notify=dispatch, may_send=None, max_rate=None,
-                 schedule=None, housekeeping=3600.0, observer=None):
+                 schedule=None, housekeeping=3600.0, observer=None,
+                 schedules=None):
         if connections < 1 or max_messages < 1:
             raise ValueError('connections and max_messages must be >= 1')
         self.mailer = mailer
@@ -73,6 +85,8 @@ class QueueProcessor:
         self.connections = connections
         self.max_messages = max_messages
         self.schedule = schedule or RelaySchedule(connections, max_rate)
+        self.schedules = schedules or RelaySchedules(
+            lambda: RelaySchedule(connections, max_rate))
         self.observing = Observing(observer, self.store.name)
         self.disposition = Disposition(retry or RetryPolicy(), notify,
                                        self.store.now, self.observing,
@@ -126,20 +140,43 @@ class QueueProcessor:
         self.throttles.prune(self.store)
         # What the connections carry; the rest waits for the next pass.
         todo = self.due(result, self.connections * self.max_messages)
-        if todo and self.schedule.may_open(len(todo)):
+        booked = self.book(len(todo)) if todo else None
+        if booked is not None:
             run = Pass(self, todo, result)
             try:
-                self._work(run)  # the first connection, in this thread
+                self._work(run, booked)  # the first connection, here
             finally:
                 run.join()
         return result
 
-    def _work(self, run):
-        """Open a connection (booked with the schedule) and send messages
+    # The schedules: one, or one per relay of a mailer with several.
+
+    def _next_relay(self):
+        next_relay = getattr(self.mailer, 'next_relay', None)
+        return None if next_relay is None else next_relay()
+
+    def schedule_for(self, relay):
+        """The `IRelaySchedule` of *relay*: the one `schedule`, unless the
+        mailer has several relays (``next_relay``) and *relay* names one.
+        """
+        if relay is None or getattr(self.mailer, 'next_relay', None) is None:
+            return self.schedule
+        return self.schedules.get(relay)
+
+    def book(self, backlog):
+        """Book a connection with the schedule of the relay the mailer
+        will try first, *backlog* messages waiting; that schedule, or None
+        when it says no."""
+        schedule = self.schedule_for(self._next_relay())
+        return schedule if schedule.may_open(backlog) else None
+
+    def _work(self, run, booked):
+        """Open a connection (*booked* with its schedule) and send messages
         from *run*'s to-do list over it, up to ``max_messages``."""
-        connection = self._open(run)
-        if connection is None:
+        opened = self._open(run, booked)
+        if opened is None:
             return
+        connection, booked = opened
         sent = 0
         try:
             while sent < self.max_messages and run.going():
@@ -152,7 +189,8 @@ class QueueProcessor:
                 entry = run.take()
                 if entry is None:
                     break
-                if not (self._wait_turn() and run.wait_throttled(entry)):
+                if not (self._wait_turn(connection)
+                        and run.wait_throttled(entry)):
                     run.put_back(entry)  # stopping: it was not tried
                     break
                 outcome = self._attempt(run, entry, connection)
@@ -161,25 +199,32 @@ class QueueProcessor:
                 sent += outcome != 'busy'
         finally:
             connection.close()
-            self.schedule.closed()
+            booked.closed()
             run.closed()
         run.grow()  # a fresh connection for what is left, if it pays
 
-    def _wait_turn(self):
-        """Wait for this connection's turn in the schedule's pace; False
-        when the processor is stopping."""
-        delay = self.schedule.pause()
+    def _pace(self, connection):
+        """The schedule whose pace *connection* keeps: its relay's now."""
+        return self.schedule_for(getattr(connection, 'relay', None))
+
+    def _wait_turn(self, connection):
+        """Wait for this connection's turn in its relay's pace; False when
+        the processor is stopping."""
+        delay = self._pace(connection).pause()
         while delay:
             if self.stopping.wait(delay):
                 return False
-            delay = self.schedule.pause()
+            delay = self._pace(connection).pause()
         return True
 
-    def _open(self, run):
+    def _open(self, run, booked):
+        """``(connection, schedule)``: a connection and the schedule it is
+        booked with (*booked*, or its relay's when the mailer chose
+        another); or None."""
         try:
             connection = open_connection(self.mailer)
         except RelayBusyError as e:
-            self.schedule.refused()
+            booked.refused()
             self.observing.tell('connection_refused',
                                 self.disposition.relay)
             if run.opened_alone():
@@ -190,7 +235,7 @@ class QueueProcessor:
                          self.store.name, self.mailer, e)
             return None
         except MailDeliveryError as e:
-            self.schedule.failed()
+            booked.failed()
             if run.opened_alone():
                 self._stop_pass(run.result, e)
             else:
@@ -200,20 +245,28 @@ class QueueProcessor:
         except Exception as e:
             # A bug, not the relay nor any message: stop the pass, so that
             # the thread backs off instead of trying again at once.
-            self.schedule.failed()
+            booked.failed()
             log.exception('queue %s: unexpected error connecting through'
                           ' %r', self.store.name, self.mailer)
             self._stop_pass(run.result, e)
             return None
         except BaseException:
-            self.schedule.failed()
+            booked.failed()
             raise
-        self.schedule.opened()
+        schedule = self._pace(connection)
+        if schedule is not booked:
+            # The mailer chose another relay than the one it named (that
+            # one was down): the connection counts against its own.
+            booked.failed()
+            if not schedule.may_open(len(run.todo) + 1):
+                connection.close()
+                return None
+        schedule.opened()
         run.opened()
-        if self.schedule.max_recipients is not None and \
+        if schedule.max_recipients is not None and \
                 hasattr(connection, 'max_recipients'):
-            connection.max_recipients = self.schedule.max_recipients
-        return connection
+            connection.max_recipients = schedule.max_recipients
+        return connection, schedule
 
     def _attempt(self, run, entry, connection):
         """Claim and send the message of *entry*; its outcome, or None when
@@ -233,7 +286,7 @@ class QueueProcessor:
             # Too fast: the same message again, later, slower; no attempt
             # is counted against it (unless it waited too long: patient).
             # The pace first, so that no connection sends it before that.
-            run.throttled(entry, e, self.schedule.throttled())
+            run.throttled(entry, e, self._pace(connection).throttled())
             self.observing.tell('throttled', self._relay(connection))
             return 'throttled'
         except RelayBusyError as e:
@@ -259,11 +312,14 @@ class QueueProcessor:
                                              relay=self._relay(connection))
         finally:
             claimed.release()
-            self.schedule.capped(getattr(connection, 'max_recipients', None))
+            # The relay that answered: a failover connection may have
+            # switched to another for this message.
+            schedule = self._pace(connection)
+            schedule.capped(getattr(connection, 'max_recipients', None))
         self.throttles.forget(entry.key)
         run.result.counts[outcome] += 1
         run.progress()
-        self.schedule.sent()
+        schedule.sent()
         return outcome
 
     def _relay(self, connection):

@@ -24,6 +24,9 @@ ones waiting, nor shortly after a throttle.
 The relay's recipient cap (``max_recipients``), once a connection learnt
 it from a ``452 4.5.3 Too many recipients``, is given to the connections
 opened later, so that they split big messages without asking again.
+
+A mailer with several relays (a `FailoverMailer`) gets a schedule for each
+(`RelaySchedules`): one relay's limits and pace are never another's.
 """
 import collections
 import math
@@ -33,6 +36,7 @@ import time
 from zope.interface import implementer
 
 from zope.sendmail.interfaces import IRelaySchedule
+from zope.sendmail.interfaces import IRelaySchedules
 
 
 #: The longest pause after throttles in a row, in seconds.
@@ -220,3 +224,29 @@ class RelaySchedule:
         for times in (self._started, self._answered):
             while times and times[0] <= now - WINDOW:
                 times.popleft()
+
+
+@implementer(IRelaySchedules)
+class RelaySchedules:
+    """The schedules of the relays of a mailer with several (a
+    `FailoverMailer`), one per relay, each made by *factory* (without
+    arguments) when its relay is first named; see `IRelaySchedules`."""
+
+    def __init__(self, factory):
+        self.factory = factory
+        self._lock = threading.Lock()
+        self._schedules = {}
+
+    def __repr__(self):
+        return f'<RelaySchedules of {", ".join(self._schedules) or "none"}>'
+
+    def get(self, relay):
+        with self._lock:
+            schedule = self._schedules.get(relay)
+            if schedule is None:
+                schedule = self._schedules[relay] = self.factory()
+            return schedule
+
+    def relays(self):
+        with self._lock:
+            return list(self._schedules)

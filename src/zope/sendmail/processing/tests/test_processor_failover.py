@@ -117,3 +117,62 @@ class ProcessorFailoverTests(ProcessorTestBase):
         self.assertEqual(mailer.skipped(), {})
         # Paced: six messages at two a second take over two seconds.
         self.assertGreater(time.monotonic() - started, 2.0)
+
+    def test_each_relay_has_its_own_schedule(self):
+        from zope.interface.verify import verifyObject
+
+        from zope.sendmail.interfaces import IRelaySchedules
+        first = self._server()
+        first.max_rate = 2
+        mailer = self._failover(first.port, round_robin=True)
+        processor = self._makeOne(mailer, connections=1)
+        verifyObject(IRelaySchedules, processor.schedules)
+        self._queue(*[['bob@example.com']] * 12)
+        started = time.monotonic()
+        sent = 0
+        while sent < 12 and time.monotonic() - started < 20:
+            sent += processor.process().counts['sent']
+        self.assertEqual(sent, 12)
+        self.assertGreater(first.throttled, 0)
+        one = processor.schedules.get(f'127.0.0.1:{first.port}')
+        two = processor.schedules.get(f'127.0.0.1:{self.second.port}')
+        self.assertEqual(sorted(processor.schedules.relays()),
+                         sorted([f'127.0.0.1:{first.port}',
+                                 f'127.0.0.1:{self.second.port}']))
+        # The first relay's throttling slowed the first relay down only.
+        self.assertIsNotNone(one.rate)
+        self.assertIsNone(two.rate)
+        self.assertIsNone(processor.schedule.rate)
+        self.assertGreater(len(self.second.messages), 0)
+        self.assertEqual(len(first.messages) + len(self.second.messages), 12)
+
+    def test_connection_limit_per_relay(self):
+        first = self._server()
+        first.max_connections = 1
+        first.delay = 0.002
+        mailer = self._failover(first.port)
+        processor = self._makeOne(mailer, connections=3)
+        self._queue(*[['bob@example.com']] * 40)
+        result = processor.process()
+        self.assertEqual(result.counts['sent'], 40)
+        one = processor.schedules.get(f'127.0.0.1:{first.port}')
+        two = processor.schedules.get(f'127.0.0.1:{self.second.port}')
+        # Turned away by the first: no switch, its concurrency came down.
+        self.assertEqual(len(first.messages), 40)
+        self.assertEqual(self.second.connections, 0)
+        if first.turned_away:
+            self.assertEqual(one.concurrency, 1)
+        self.assertEqual(two.concurrency, 3)
+        self.assertEqual(processor.schedule.concurrency, 3)
+
+    def test_booked_with_the_relay_chosen(self):
+        port = closed_port()
+        mailer = self._failover(port)
+        processor = self._makeOne(mailer, connections=2)
+        self._queue(*[['bob@example.com']] * 30)
+        self.assertEqual(processor.process().counts['sent'], 30)
+        down = processor.schedules.get(f'127.0.0.1:{port}')
+        up = processor.schedules.get(f'127.0.0.1:{self.second.port}')
+        # Every booking was given back: nothing counts as open or opening.
+        for schedule in (down, up):
+            self.assertEqual((schedule._open, schedule._opening), (0, 0))

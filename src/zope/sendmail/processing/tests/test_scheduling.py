@@ -236,3 +236,30 @@ class ThrottlesTests(unittest.TestCase):
             throttles.prune(store)
             self.assertEqual(len(throttles), 1)
             self.assertIsNotNone(throttles.since(entry.key))
+
+
+class RelaySchedulesTests(unittest.TestCase):
+
+    def _makeOne(self):
+        from zope.sendmail.processing.scheduling import RelaySchedule
+        from zope.sendmail.processing.scheduling import RelaySchedules
+        return RelaySchedules(lambda: RelaySchedule(3, max_rate=5))
+
+    def test_interface(self):
+        from zope.interface.verify import verifyObject
+
+        from zope.sendmail.interfaces import IRelaySchedules
+        verifyObject(IRelaySchedules, self._makeOne())
+
+    def test_one_schedule_per_relay(self):
+        schedules = self._makeOne()
+        self.assertEqual(schedules.relays(), [])
+        one = schedules.get('a.example:25')
+        self.assertIs(schedules.get('a.example:25'), one)
+        two = schedules.get('b.example:25')
+        self.assertIsNot(one, two)
+        self.assertEqual((two.limit, two.max_rate), (3, 5.0))
+        self.assertEqual(schedules.relays(), ['a.example:25', 'b.example:25'])
+        one.refused()  # as after a may_open: nothing shared
+        self.assertEqual(repr(schedules),
+                         '<RelaySchedules of a.example:25, b.example:25>')
