@@ -1209,7 +1209,8 @@ class IRelaySchedules(Interface):
     The processor books each connection with the schedule of the relay
     the mailer names as its next (`IFailoverMailer.next_relay`), moves
     the booking to the schedule of the relay the connection then names
-    (``IMailerConnection.relay``) when the mailer chose another, and tells
+    (``IMailerConnection.relay``) when the mailer chose another (or the
+    connection switched to another for a message), and tells
     the pace, throttles and caps of each message to the schedule of the
     relay that answered it.  Thread-safe; no method blocks or raises."""
 

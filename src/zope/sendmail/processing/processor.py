@@ -196,6 +196,7 @@ class QueueProcessor:
                 outcome = self._attempt(run, entry, connection)
                 if outcome is None:
                     break  # the connection is lost; the message waits
+                booked = self._rebook(run, booked, connection)
                 sent += outcome != 'busy'
         finally:
             connection.close()
@@ -267,6 +268,19 @@ class QueueProcessor:
                 hasattr(connection, 'max_recipients'):
             connection.max_recipients = schedule.max_recipients
         return connection, schedule
+
+    def _rebook(self, run, booked, connection):
+        """The schedule *connection* is booked with after a message: moved
+        from *booked* to the schedule of the relay it uses now when it
+        switched (a failover connection whose relay said its quota is
+        used up) and that schedule takes it, so that the connections open
+        to each relay are counted where they are."""
+        schedule = self._pace(connection)
+        if schedule is booked or not schedule.may_open(len(run.todo) + 1):
+            return booked
+        schedule.opened()
+        booked.closed()
+        return schedule
 
     def _attempt(self, run, entry, connection):
         """Claim and send the message of *entry*; its outcome, or None when

@@ -85,6 +85,12 @@ class ProcessorFailoverTests(ProcessorTestBase):
         self.assertEqual(len(first.messages), 1)
         self.assertEqual(self._subjects(self.second), ['Subject: quota'] * 3)
         self.assertEqual(list(mailer.skipped()), [f'127.0.0.1:{first.port}'])
+        # The connection that switched is counted against the second
+        # relay: no other connection was opened to it for the rest.
+        self.assertEqual(self.second.connections, 1)
+        for relay in (first.port, self.second.port):
+            schedule = processor.schedules.get(f'127.0.0.1:{relay}')
+            self.assertEqual((schedule._open, schedule._opening), (0, 0))
 
     def test_login_refused_goes_to_the_second(self):
         from zope.sendmail.mailer import FailoverMailer
