@@ -242,10 +242,11 @@ def processors(url, port, k, timeout=300):
 
 
 def scale_out(cluster, slow, rounds, n):
-    """Row 3: name -> msgs/s by round, and the claims found busy by the
-    two processors, by round."""
+    """Row 3: name -> msgs/s by round, the claims found busy by the
+    two processors by round, and name -> the processors' CPU seconds per
+    message by round."""
     url = cluster.url('scale')
-    rates, busy = {'two': [], 'one': []}, []
+    rates, busy, cpu = {'two': [], 'one': []}, [], {'two': [], 'one': []}
     for i in range(rounds):
         for name in (('two', 'one') if i % 2 == 0 else ('one', 'two')):
             ids = fill_pg(url, n)
@@ -253,6 +254,7 @@ def scale_out(cluster, slow, rounds, n):
             rate, reports = processors(url, slow.port,
                                        2 if name == 'two' else 1)
             rates[name].append(rate)
+            cpu[name].append(sum(r['cpu'] for r in reports) / n)
             if name == 'two':
                 busy.append(sum(r['busy'] for r in reports))
                 shares = [r['sent'] for r in reports]
@@ -261,7 +263,7 @@ def scale_out(cluster, slow, rounds, n):
                                   f' sent only {min(shares)} of {n}')
             check(f'row 3 {name} processor(s), round {i + 1}',
                   slow.report(), ids, sum(r['sent'] for r in reports))
-    return rates, busy
+    return rates, busy, cpu
 
 
 # The report
@@ -318,7 +320,7 @@ def main(argv=None):
         sink = h.SinkProcess()
         slow = h.SinkProcess(delay=0.01)
         drained = drains(fill, sink, rounds)
-        scaled, busy = scale_out(cluster, slow, rounds3, n3)
+        scaled, busy, cpu = scale_out(cluster, slow, rounds3, n3)
     finally:
         for process in (sink, slow):
             if process is not None:
@@ -349,7 +351,9 @@ def main(argv=None):
         table.items()))
     print('paired ratios (median over the rounds): ' + ', '.join(notes))
     print(f'row 3: claims the two processors found the other\'s, by round:'
-          f' {", ".join(map(str, busy))}')
+          f' {", ".join(map(str, busy))}; their CPU per message (ms), by'
+          f' round: two ' + ' '.join(f'{v * 1e3:.2f}' for v in cpu['two'])
+          + '; one ' + ' '.join(f'{v * 1e3:.2f}' for v in cpu['one']))
     for problem in check.problems:
         print('INVALID: ' + problem)
     if ERRORS:

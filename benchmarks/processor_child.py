@@ -9,12 +9,14 @@ together and no import is timed.  Then it makes `process_once` passes
 (defaults: up to 8 connections, 100 messages each) until a pass sends
 nothing -- the queue is empty, or what is left is being sent by another
 processor -- and prints one JSON line: the ``time.time()`` of its start
-and end, the messages it sent, the claims it found another's ("busy"),
-and the warnings the package logged.  An empty line or EOF instead of the
-go-ahead makes it stop without sending.
+and end, the CPU seconds it used meanwhile, the messages it sent, the
+claims it found another's ("busy"), and the warnings the package logged.
+An empty line or EOF instead of the go-ahead makes it stop without
+sending.
 """
 import json
 import logging
+import os
 import sys
 import time
 
@@ -36,7 +38,7 @@ def main(queue, port):
         if not sys.stdin.readline().strip():
             return
         sent = busy = passes = 0
-        start = time.time()
+        start, cpu = time.time(), sum(os.times()[:2])
         while True:
             result = thread.process_once()
             passes += 1
@@ -44,10 +46,10 @@ def main(queue, port):
             busy += result.counts['busy']
             if result.error is not None or not result.counts['sent']:
                 break
-        end = time.time()
+        end, cpu = time.time(), sum(os.times()[:2]) - cpu
     finally:
         thread.stop(10)             # closes the store: its connections
-    print(json.dumps({'start': start, 'end': end, 'sent': sent,
+    print(json.dumps({'start': start, 'end': end, 'cpu': cpu, 'sent': sent,
                       'busy': busy, 'passes': passes,
                       'errors': [r.getMessage() for r in errors]}),
           flush=True)
