@@ -66,9 +66,11 @@ class ProcessTests(unittest.TestCase):
 
     def test_a_daemon_scraped_over_http(self):
         self._queue(3)
+        prom = os.path.join(self.tmp, 'zope_sendmail.prom')
         daemon = subprocess.Popen(
             self._program('--daemon', '--interval', '0.5', '--metrics-port',
-                          '0', *self.relay_args, self.queue),
+                          '0', '--metrics-file', prom, *self.relay_args,
+                          self.queue),
             stderr=subprocess.PIPE, text=True, env=child_env())
         self.addCleanup(daemon.stderr.close)
         self.addCleanup(daemon.wait, 10)
@@ -98,6 +100,16 @@ class ProcessTests(unittest.TestCase):
             'zope_sendmail_send_seconds_count', (('relay', self.relay),))], 3)
         self.assertEqual(scraped[(
             'zope_sendmail_queue_readable', (('queue', self.queue),))], 1)
+        # The textfile too, every --interval seconds.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if os.path.exists(prom):
+                with open(prom) as f:
+                    if parse(f.read()).get(sent) == 3:
+                        break
+            time.sleep(0.2)
+        else:
+            self.fail('the daemon did not write its textfile in time')
         daemon.send_signal(signal.SIGTERM)
         daemon.stderr.read()  # to its end: the daemon exits
         self.assertEqual(daemon.wait(20), 0)
