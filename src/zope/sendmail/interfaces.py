@@ -1346,6 +1346,102 @@ class IQueueProcessorRegistration(Interface):
 
 
 ###########################################################################
+# Monitoring a queue
+#
+# What monitoring systems read: `zope.sendmail.monitoring` implements
+# these (the metrics with the optional extra ``zope.sendmail[metrics]``);
+# processors feed the metrics through `IProcessingObserver`.
+
+
+class IObserving(Interface):
+    """How a processor tells its `IProcessingObserver`: from any thread,
+    never raising, whatever the observer does."""
+
+    observer = Attribute("The `IProcessingObserver` told.")
+
+    queue = Attribute("The queue's name (`IQueueStore.name`) it tells.")
+
+    def tell(method, *args):
+        """Call the observer's *method* with the queue and *args*; log
+        what it raises (its traceback once per method), never raise."""
+
+
+class IThreshold(Interface):
+    """A warning and a critical bound on one value of a queue, as a
+    monitoring plugin's ``W,C``."""
+
+    warning = Attribute("The warning bound, or None.")
+
+    critical = Attribute("The critical bound, or None.")
+
+    def state(value):
+        """0 OK, 1 WARNING (above `warning`) or 2 CRITICAL (above
+        `critical`) for *value*; OK for None."""
+
+    def perfdata():
+        """``warn;crit`` for performance data (empty where None)."""
+
+
+class IQueueView(Interface):
+    """One queue as metrics show it: its status, read now and then."""
+
+    name = Attribute("The queue's name (`IQueueStore.name`): its label.")
+
+    def read():
+        """``(IQueueStatus, the store's now)``, or None when the queue
+        cannot be read now.  Called by scrapes, from any thread, any number
+        of times: the queue is looked at once per cache period at most,
+        one look at a time, and a caller waits a bounded time for it."""
+
+
+class IQueueMetrics(Interface):
+    """The metrics of the queue processors and queues of one registry."""
+
+    registry = Attribute(
+        "The ``prometheus_client`` registry the metrics are in.")
+
+    def watch(store):
+        """Show the queue of *store* (an `IQueueStore`) at each scrape;
+        a store of the same queue (its key) replaces the one shown.
+        Looks at nothing now."""
+
+    def unwatch(store):
+        """Stop showing the queue of *store*; harmless when not shown."""
+
+
+class IMetricsCollector(Interface):
+    """A collector of ``prometheus_client`` (its protocol), registered in
+    a registry, which calls it at each scrape."""
+
+    def describe():
+        """The metric families it yields, without their samples: asked
+        when it is registered, so it must read nothing."""
+
+    def collect():
+        """The metric families with their samples, read now (bounded in
+        time)."""
+
+
+class IMetricsServer(Interface):
+    """Serves a registry's metrics over HTTP in a thread of its own."""
+
+    address = Attribute("The address it listens on (127.0.0.1 by default).")
+
+    port = Attribute("The port it listens on: the free port chosen for 0,"
+                     " once started.")
+
+    def start():
+        """Listen, then serve in a daemon thread; returns the server.
+        Raises here, in the caller, what binding raised (a port in use).
+        Called once."""
+
+    def stop(timeout=None):
+        """Stop serving: close the socket, join the thread (at most
+        *timeout* seconds); return whether it stopped.  Harmless when not
+        started or called twice."""
+
+
+###########################################################################
 # Errors
 #
 # Failures are classified by exception class, never by reply texts.  The

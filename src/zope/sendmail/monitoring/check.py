@@ -16,7 +16,10 @@ one that does not answer in time is `UNKNOWN`, as nothing is known of it.
 Every text is escaped, without ``|`` (which would end it), and never holds
 a password: the queue is shown by its name.
 """
+from zope.interface import implementer
+
 from zope.sendmail.display import printable
+from zope.sendmail.interfaces import IThreshold
 
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
@@ -27,6 +30,7 @@ STATE_NAMES = {OK: 'OK', WARNING: 'WARNING', CRITICAL: 'CRITICAL',
 _MAX_TEXT = 300
 
 
+@implementer(IThreshold)
 class Threshold:
     """A warning and a critical bound (None: none) on one value."""
 

@@ -16,6 +16,9 @@ import tempfile
 
 from prometheus_client import generate_latest
 from prometheus_client import start_http_server
+from zope.interface import implementer
+
+from zope.sendmail.interfaces import IMetricsServer
 
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 DEFAULT_ADDRESS = '127.0.0.1'
 
 
+@implementer(IMetricsServer)
 class MetricsServer:
     """Serves the metrics of *registry* on *address* and *port* (0: a
     free port, which `port` tells once started)."""

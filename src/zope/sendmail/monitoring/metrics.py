@@ -48,7 +48,10 @@ from prometheus_client import Histogram
 from prometheus_client.core import GaugeMetricFamily
 from zope.interface import implementer
 
+from zope.sendmail.interfaces import IMetricsCollector
 from zope.sendmail.interfaces import IProcessingObserver
+from zope.sendmail.interfaces import IQueueMetrics
+from zope.sendmail.interfaces import IQueueView
 from zope.sendmail.interfaces import QueueError
 from zope.sendmail.monitoring.facts import STATES
 from zope.sendmail.monitoring.facts import oldest_age
@@ -80,7 +83,7 @@ def metrics_for(registry=REGISTRY, **options):
         return metrics
 
 
-@implementer(IProcessingObserver)
+@implementer(IProcessingObserver, IQueueMetrics)
 class ProcessingMetrics:
     """Counts what processors tell it in *registry* (a
     ``prometheus_client.CollectorRegistry``), where it registers its
@@ -149,6 +152,7 @@ class ProcessingMetrics:
         self._refused.labels(relay).inc()
 
 
+@implementer(IQueueView)
 class QueueView:
     """One watched queue: its status, read at most once per
     *cache_seconds*, in a thread a reader waits for at most *timeout*
@@ -214,6 +218,7 @@ class QueueView:
                         self.name, problem)
 
 
+@implementer(IMetricsCollector)
 class QueueCollector:
     """A ``prometheus_client`` collector of the watched queues' messages
     by state and oldest age, read when scraped (see `QueueView`)."""

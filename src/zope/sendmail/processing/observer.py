@@ -12,6 +12,7 @@ import logging
 from zope.interface import implementer
 
 from zope.sendmail.display import printable
+from zope.sendmail.interfaces import IObserving
 from zope.sendmail.interfaces import IProcessingObserver
 
 
@@ -80,6 +81,7 @@ def _bounded(text):
     return text if len(text) <= _MAX_NAME else text[:_MAX_NAME] + '...'
 
 
+@implementer(IObserving)
 class Observing:
     """Tells *observer* (an `IProcessingObserver`, or None) about the queue
     named *queue*, from any thread: each ``tell_*`` method calls the

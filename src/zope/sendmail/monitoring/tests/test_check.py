@@ -21,6 +21,11 @@ class ThresholdTests(unittest.TestCase):
         from zope.sendmail.monitoring.check import Threshold
         return Threshold.parse(text, parse)
 
+    def test_interface(self):
+        from zope.interface.verify import verifyObject
+        from zope.sendmail.interfaces import IThreshold
+        verifyObject(IThreshold, self._parse('1,2'))
+
     def test_one_value_warns_only(self):
         from zope.sendmail.monitoring.check import CRITICAL, OK, WARNING
         threshold = self._parse('10')

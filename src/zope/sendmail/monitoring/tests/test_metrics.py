@@ -52,10 +52,21 @@ class MetricsTestBase(unittest.TestCase):
 
 class CounterTests(MetricsTestBase):
 
-    def test_interface(self):
+    def test_interfaces(self):
         from zope.interface.verify import verifyObject
+        from zope.sendmail.interfaces import IMetricsCollector
+        from zope.sendmail.interfaces import IMetricsServer
         from zope.sendmail.interfaces import IProcessingObserver
-        verifyObject(IProcessingObserver, self._metrics())
+        from zope.sendmail.interfaces import IQueueMetrics
+        from zope.sendmail.interfaces import IQueueView
+        from zope.sendmail.monitoring.exposition import MetricsServer
+        from zope.sendmail.monitoring.metrics import QueueView
+        metrics = self._metrics()
+        verifyObject(IProcessingObserver, metrics)
+        verifyObject(IQueueMetrics, metrics)
+        verifyObject(IMetricsCollector, metrics.queues)
+        verifyObject(IQueueView, QueueView(HangingStore(), 5, 5))
+        verifyObject(IMetricsServer, MetricsServer(self.registry, 0))
 
     def test_what_an_observer_is_told_is_counted(self):
         metrics = self._metrics()

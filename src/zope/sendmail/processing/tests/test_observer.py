@@ -54,6 +54,14 @@ class NullObserverTests(ProcessorTestBase):
         self.assertIsNone(observer.sent('q', 'r', 1.0))
         verifyObject(IProcessingObserver, RecordingObserver())
 
+    def test_observing_interface(self):
+        from zope.interface.verify import verifyObject
+        from zope.sendmail.interfaces import IObserving
+        from zope.sendmail.processing.observer import Observing
+        observing = Observing(None, 'q')
+        verifyObject(IObserving, observing)
+        observing.tell('sent', 'relay', 0.1)  # the NullObserver: nothing
+
     def test_relay_names(self):
         from zope.sendmail.processing.observer import mailer_relay
         from zope.sendmail.processing.observer import relay_name
