@@ -222,12 +222,14 @@ class QueueProcessor:
         """``(connection, schedule)``: a connection and the schedule it is
         booked with (*booked*, or its relay's when the mailer chose
         another); or None."""
+        # The relay turning a connection away is the one tried first (a
+        # mailer of several relays slows down rather than switch).
+        relay = self._next_relay() or self.disposition.relay
         try:
             connection = open_connection(self.mailer)
         except RelayBusyError as e:
             booked.refused()
-            self.observing.tell('connection_refused',
-                                self.disposition.relay)
+            self.observing.tell('connection_refused', relay)
             if run.opened_alone():
                 self._stop_pass(run.result, e)  # not even one connection
             else:

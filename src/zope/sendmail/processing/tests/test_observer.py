@@ -120,6 +120,24 @@ class ObserverTests(ProcessorTestBase):
         self.assertEqual(observer.told, [
             ('connection_refused', self.name, self.relay)])
 
+    def test_a_connection_turned_away_by_the_relay_of_a_failover(self):
+        from zope.sendmail.mailer import FailoverMailer
+        from zope.sendmail.smtp.mailer import SMTPMailer
+        from zope.sendmail.testserver import SMTPTestServer
+        busy = SMTPTestServer().start()
+        self.addCleanup(busy.stop)
+        busy.max_connections = 0
+        server = self.layer.server
+        mailer = FailoverMailer([SMTPMailer(busy.host, busy.port, timeout=5),
+                                 SMTPMailer(server.host, server.port,
+                                            timeout=5)])
+        observer = RecordingObserver()
+        self._queue(['bob@example.com'])
+        processor = self._makeOne(mailer=mailer, observer=observer)
+        processor.process()
+        self.assertIn(('connection_refused', processor.store.name,
+                       f'{busy.host}:{busy.port}'), observer.told)
+
     def test_throttled(self):
         observer = RecordingObserver()
         self._queue(['bob@example.com'], ['carl@example.com'])
