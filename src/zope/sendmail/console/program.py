@@ -354,8 +354,9 @@ class ConsoleApp:
         return EX_OK
 
     def _read_status(self):
-        """The queue's status, store clock and name, within --timeout; its
-        store is opened and closed for it, in a thread of its own."""
+        """The queue's status, store clock and name, within
+        --check-timeout; its store is opened and closed for it, in a
+        thread of its own."""
         shared_group = bool(self.settings.values.get('shared_group'))
 
         def opener(queue, **options):
@@ -380,8 +381,9 @@ class ConsoleApp:
                 f' {e.strerror or e}', **thresholds)
         except Exception as e:
             # A bug: the monitoring system gets one line, without
-            # traceback (its screen shows the first line); -v logs it.
-            log.debug('%s: unexpected error', self.queue_name, exc_info=True)
+            # traceback (its screen shows the first line); -v logs it,
+            # with its traceback, on stderr.
+            log.info('%s: unexpected error', self.queue_name, exc_info=True)
             state, text = check.unreadable(
                 self.queue_name, f'unexpected error: {type(e).__name__}',
                 check.UNKNOWN, **thresholds)
