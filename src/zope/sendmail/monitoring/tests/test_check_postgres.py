@@ -62,6 +62,36 @@ class PostgresCheckTests(PostgresTestCase, ConsoleTestBase):
         self.assertEqual(found['counts']['queued'], 2)
         self.assertAlmostEqual(found['oldest_age'], 7300, delta=30)
 
+    def test_the_database_stopped_is_critical_and_unreadable(self):
+        from prometheus_client import CollectorRegistry
+
+        from zope.sendmail.monitoring.metrics import ProcessingMetrics
+        from zope.sendmail.stores import open_store
+        self._queue(60)
+        store = open_store(self.url)
+        self.addCleanup(store.close)
+        registry = CollectorRegistry()
+        ProcessingMetrics(registry, cache_seconds=0).watch(store)
+        readable = {'queue': store.name}
+        self.assertEqual(registry.get_sample_value(
+            'zope_sendmail_queue_readable', readable), 1)
+        self.layer.stop()
+        # Started again below; here too should the test fail before.
+        self.addCleanup(lambda: self.layer.cluster.running or
+                        self.layer.start())
+        status, output = self.check('--max-age', '1h', self.url)
+        self.assertEqual(status, 2, output)
+        self.assertTrue(output.startswith('CRITICAL - queue postgresql://'),
+                        output)
+        self.assertIn("'oldest_age'=U;3600;;0", output)
+        self.assertEqual(registry.get_sample_value(
+            'zope_sendmail_queue_readable', readable), 0)
+        self.assertIsNone(registry.get_sample_value(
+            'zope_sendmail_messages', dict(readable, state='queued')))
+        self.layer.start()
+        self.assertEqual(registry.get_sample_value(
+            'zope_sendmail_messages', dict(readable, state='queued')), 1)
+
     def test_a_database_that_refuses_is_critical(self):
         password = 'pg-check-53cr3t'
         url = (f'postgresql://nobody:{password}@/nodb?host='
