@@ -85,14 +85,22 @@ class PostgresCluster:
 
     *tcp*: also listen on 127.0.0.1 (``port``), with short server-side
     keepalives (a client cut off is seen within seconds); else the unix
-    socket in ``directory`` only.  *settings* are more ``-c NAME=VALUE``
-    server settings.
+    socket in ``directory`` only.  *address*: the TCP address to listen on
+    instead of 127.0.0.1, and *netns*: the network namespace the server
+    runs in (``ip netns`` name), for tests whose clients are other
+    "hosts"; the unix socket is reachable from every namespace.  *clients*:
+    networks (CIDR) whose hosts may connect over TCP, trusted as 127.0.0.1
+    is.  *settings* are more ``-c NAME=VALUE`` server settings.
     """
 
     user = SERVER_USER  # the database superuser the URLs connect as
 
-    def __init__(self, tcp=False, settings=None, bindir=None):
+    def __init__(self, tcp=False, settings=None, bindir=None,
+                 address='127.0.0.1', netns=None, clients=()):
         self.tcp = tcp
+        self.address = address
+        self.netns = netns
+        self.clients = tuple(clients)
         self.settings = dict(settings or {})
         self.bindir = bindir or find_bindir()
         self.directory = None
@@ -140,6 +148,10 @@ class PostgresCluster:
             self._program('initdb', '-D', self.data, '-A', 'trust',
                           '-U', self.user, '-E', 'UTF8', '--locale=C',
                           '--no-sync')
+            if self.clients:
+                with open(os.path.join(self.data, 'pg_hba.conf'), 'a') as f:
+                    f.writelines(f'host all all {network} trust\n'
+                                 for network in self.clients)
             self.start()
             self.execute(f'CREATE DATABASE {DATABASE}', dbname='postgres')
         except BaseException:
@@ -149,7 +161,7 @@ class PostgresCluster:
 
     def _options(self):
         settings = {
-            'listen_addresses': "'127.0.0.1'" if self.tcp else "''",
+            'listen_addresses': f"'{self.address}'" if self.tcp else "''",
             'port': str(self.port),
             'unix_socket_directories': f"'{self.directory}'",
             'fsync': 'off',
@@ -166,9 +178,17 @@ class PostgresCluster:
 
     def start(self):
         """Start the server; wait (bounded) until it accepts connections."""
-        self._program('pg_ctl', '-D', self.data, '-l', self.logfile,
-                      '-o', self._options(), '-w', '-t', str(PG_CTL_WAIT),
-                      'start')
+        def start():
+            self._program('pg_ctl', '-D', self.data, '-l', self.logfile,
+                          '-o', self._options(), '-w', '-t',
+                          str(PG_CTL_WAIT), 'start')
+        if self.netns is None:
+            start()
+        else:
+            # pg_ctl's child, the server, stays in the namespace of the
+            # thread that started it.
+            from zope.sendmail.testserver.netns import inside
+            inside(self.netns, start)
         self.running = True
 
     def stop(self, mode='fast'):
@@ -202,9 +222,9 @@ class PostgresCluster:
 
     def url(self, queue=None, dbname=DATABASE, **params):
         """A ``postgresql:`` URL of the database (over the unix socket, or
-        127.0.0.1 with *tcp*), with ``?queue=`` when *queue* is given and
+        the TCP address with *tcp*), with ``?queue=`` when *queue* is given and
         other query *params*."""
-        query = {'host': '127.0.0.1' if self.tcp else self.directory,
+        query = {'host': self.address if self.tcp else self.directory,
                  'port': str(self.port)}
         query.update(params)
         if queue is not None:
