@@ -3,14 +3,17 @@
     python -m zope.sendmail.functional.tests.processor_main QUEUE HOST PORT
         [--until-empty] [--connections N] [--interval S]
         [--lease auto|on|off] [--lease-timeout S] [--lease-renew S]
-        [--lease-margin S]
+        [--lease-margin S] [--stop-timeout S]
 
 Sends the queue at QUEUE through the SMTP relay at HOST:PORT.  With
 ``--until-empty`` it runs passes until one leaves no message in ``new/``
 and ``cur/`` (at most `UNTIL_EMPTY_LIMIT` seconds; exit status 1 if the
 queue is still not empty then) and prints the passes' summed counts
 ('sent', 'busy'...) as a JSON object on stdout; otherwise it runs a
-`QueueProcessorThread` until SIGTERM, stops it cleanly and exits 0.
+`QueueProcessorThread` until SIGTERM, stops it (waiting at most
+``--stop-timeout`` seconds), prints ``{"stopped": true/false, "seconds":
+how long stop() took}`` on stdout and exits 0 if it stopped.  QUEUE may be
+a PostgreSQL URL, except with ``--until-empty``.
 """
 import argparse
 import collections
@@ -47,6 +50,7 @@ def main(argv=None):
     parser.add_argument('--lease-timeout', type=float, default=120.0)
     parser.add_argument('--lease-renew', type=float, default=10.0)
     parser.add_argument('--lease-margin', type=float, default=20.0)
+    parser.add_argument('--stop-timeout', type=float, default=30.0)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr,
@@ -79,7 +83,11 @@ def main(argv=None):
     thread.start()
     while not stopping.wait(0.5):
         pass
-    if not thread.stop(30):
+    start = time.monotonic()
+    stopped = thread.stop(args.stop_timeout)
+    print(json.dumps({'stopped': stopped,
+                      'seconds': time.monotonic() - start}), flush=True)
+    if not stopped:
         print('processor_main: the processor thread did not stop',
               file=sys.stderr)
         return 1
