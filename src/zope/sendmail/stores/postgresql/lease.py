@@ -16,6 +16,7 @@ new one with a new id; the leases still ours move to it.
 """
 import logging
 import secrets
+import select
 import threading
 
 from zope.interface import implementer
@@ -126,7 +127,12 @@ class LeaseKeeper:
 
     def current(self):
         """The holder id claims are made under now, or None when there is
-        none (the database is unreachable)."""
+        none (the database is unreachable).  A holder whose connection the
+        server has closed (it restarted) is replaced first: a claim under
+        it would be nobody's."""
+        conn = self._conn
+        if conn is not None and _readable(conn):
+            self._check()
         return self.holder if self._conn is not None else self._hold()
 
     def may_send(self):
@@ -178,8 +184,9 @@ class LeaseKeeper:
                 log.exception('queue %s: unexpected error renewing leases',
                               self.name)
 
-    def tick(self):
-        """Check the holder's connection and renew the leases held."""
+    def _check(self):
+        """Ask the holder's connection whether it lives; drop the holder
+        if it does not (said), and have the thread take a new one."""
         psycopg = self.pool.psycopg
         with self._hold_lock:
             conn = self._conn
@@ -191,6 +198,13 @@ class LeaseKeeper:
                                 ' claims was lost (%s); others may take them'
                                 ' over now', self.name, said(e))
                     self._drop_holder()
+                    self._poked.set()
+
+    def tick(self):
+        """Check the holder's connection and renew the leases held."""
+        psycopg = self.pool.psycopg
+        self._check()
+        self._poked.clear()  # the check is this tick's
         holder = self.current()
         if holder is None:
             return
@@ -218,3 +232,15 @@ class LeaseKeeper:
         if self._complained:
             log.info('queue %s: leases are renewed again', self.name)
             self._complained = False
+
+
+def _readable(conn):
+    """Whether the server has said something on the holder's connection
+    *conn*, which it never does unasked but as it ends the session (it is
+    shutting down, or the session was terminated): a look, no round
+    trip."""
+    try:
+        return bool(select.select([conn.fileno()], [], [], 0)[0])
+    except Exception:
+        # Closed, or no socket any more: the check that follows says so.
+        return True

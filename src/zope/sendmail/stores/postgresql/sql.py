@@ -127,6 +127,9 @@ PRESENT = f"""
 # moment) -- locked, skipped while another transaction has it; a new
 # token and lease, the claim counted; the row's bookkeeping, envelope and
 # message returned (no message bigger than *max_size*: its size says why).
+# Nothing is claimed unless the claimant's own holder lock is held (by its
+# keeper's session): after the server restarted, a claim under a holder
+# id whose session is gone would be anyone's at once.
 CLAIM = f"""
     UPDATE {TABLE} AS m
     SET lease_token = %(token)s, lease_holder = %(holder)s,
@@ -138,6 +141,7 @@ CLAIM = f"""
             AND (lease_token IS NULL OR lease_holder IS NULL
                  OR lease_expires <= clock_timestamp()
                  OR pg_try_advisory_xact_lock(lease_holder))
+            AND NOT pg_try_advisory_xact_lock(%(holder)s)
           FOR UPDATE SKIP LOCKED) AS free
     WHERE m.id = free.id
     RETURNING extract(epoch FROM m.queued_at)::float8,

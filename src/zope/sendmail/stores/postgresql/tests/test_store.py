@@ -358,6 +358,37 @@ class LeaseTests(StoreTestBase):
                       self.log.records[-1].getMessage())
         held.complete()
 
+    def test_a_claim_after_a_restart_is_held(self):
+        # The server restarted: the holder's session, and its lock, are
+        # gone, though its connection object is still there.  A claim
+        # made under the old holder id would be nobody's: any processor
+        # could take it at once, and send the message a second time.
+        first = self.open(lease_renew=30)  # no renewal meanwhile
+        self.queue(first)
+        first.acquire()
+        self.layer.restart()
+        [entry] = first.due().entries
+        held = first.claim(entry)
+        self.assertIsNotNone(held)
+        other = self.open()
+        other.acquire()
+        [entry] = other.due().entries
+        self.assertIsNone(other.claim(entry))
+        held.complete()
+        self.assertEqual(self.rows(), [])
+
+    def test_no_claim_without_the_holders_lock(self):
+        # However the holder's lock came to be lost (the check of its
+        # connection raced a restart), nothing is claimed without it.
+        self.queue()
+        self.store.acquire()
+        keeper = self.store._keeper
+        keeper._conn.execute('SELECT pg_advisory_unlock(%s)',
+                             (keeper.holder,))
+        [entry] = self.store.due().entries
+        self.assertIsNone(self.store.claim(entry))
+        self.assertEqual(self.rows('lease_token'), [(None,)])
+
 
 class HostileRowTests(StoreTestBase):
     """Rows written by hand: each is set aside unread, named, never
