@@ -5,6 +5,7 @@ and a lock held by another session while a processor is stopped.  Each
 test prints its figures (messages, faults, duplicates, lost, times).
 """
 import random
+import signal
 import sys
 import time
 
@@ -44,14 +45,17 @@ class KilledProcessorTests(PostgresProcessesTestBase):
                 or victim.poll() is not None, 30), 'the victim claims nothing')
             self.assertIsNone(victim.poll(), self.stderr(victim))
             time.sleep(rng.uniform(0.05, 0.5))
+            # Frozen first, so that what it holds can be read exactly: a
+            # live holder's claims are nobody else's, and it changes
+            # nothing more.  (Killed at once, the claims it held might be
+            # taken over before they are read.)
+            victim.send_signal(signal.SIGSTOP)
             holders = self.holders(name)
+            held = self.leased(queue, holders)
+            in_flight.append({rows[row] for row in held})
             victim.kill()
             killed = time.monotonic()
             victim.wait(10)
-            # What the dead held: nobody else may change it until it is
-            # taken over.
-            held = self.leased(queue, holders)
-            in_flight.append({rows[row] for row in held})
             taken = wait_until(lambda: not self.leased(queue, holders),
                                self.LEASE / 2, 0.02)
             takeovers.append(time.monotonic() - killed)
