@@ -174,6 +174,10 @@ class ConnectionPool:
         pooled, reused = self._take(durable)
         yield pooled
         if retry and reused:
+            # It died while idle: the server restarted (or the network
+            # dropped), and the other idle ones died with it.  Trying one
+            # of them would fail the same way.
+            self.close()
             yield self._take(durable)[0]
 
     def transaction(self, work, durable=True, retry=True):

@@ -518,6 +518,28 @@ class VoteTests(StoreTestBase):
         self.assertEqual(len(self.rows()), 2)
         self.assertEqual(len(self.store.due().entries), 2)
 
+    def test_several_pooled_connections_survive_a_restart(self):
+        # Several idle connections, all dead after the restart: the
+        # second try is on a new connection, not on another dead one.
+        self.queue()
+        pool = self.store.pool
+        barrier = threading.Barrier(3)
+
+        def busy(conn):
+            barrier.wait(10)  # three connections in use at once
+            return conn.execute('SELECT 1').fetchone()
+        threads = [threading.Thread(target=pool.transaction, args=(busy,))
+                   for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        self.assertGreaterEqual(sum(map(len, pool._idle.values())), 3)
+        self.layer.restart()
+        self.assertEqual(len(self.store.due().entries), 1)
+        self.queue()
+        self.assertEqual(len(self.rows()), 2)
+
     def test_a_commit_cut_off_is_resolved_by_asking(self):
         from zope.sendmail.stores.postgresql.pool import CommitUnknown
         store = self.store
