@@ -153,6 +153,72 @@ class ProcessTests(unittest.TestCase):
         self.assertEqual(child.returncode, 0, child)
 
 
+# A ZCML site asking for metrics where prometheus_client cannot be
+# imported: argv[1] the queue directory.
+ZCML_WITHOUT_EXTRA = textwrap.dedent('''\
+    import sys
+    sys.modules['prometheus_client'] = None  # import raises ImportError
+    from zope.configuration import xmlconfig
+    from zope.configuration.exceptions import ConfigurationError
+    try:
+        xmlconfig.string("""
+            <configure xmlns="http://namespaces.zope.org/zope"
+                       xmlns:mail="http://namespaces.zope.org/mail">
+              <include package="zope.sendmail" />
+              <mail:queuedDelivery queuePath="%s" mailer="smtp"
+                                   metrics="true" />
+            </configure>""" % sys.argv[1])
+    except ConfigurationError as e:
+        print(' '.join(str(e).split()))
+''')
+
+# Everything a site and the program use without metrics: prometheus_client
+# is never imported (argv[1] the queue directory).
+NOTHING_IMPORTED = textwrap.dedent('''\
+    import sys
+    from zope.configuration import xmlconfig
+    xmlconfig.string("""
+        <configure xmlns="http://namespaces.zope.org/zope"
+                   xmlns:mail="http://namespaces.zope.org/mail">
+          <include package="zope.sendmail" />
+          <mail:queuedDelivery queuePath="%s" mailer="smtp" />
+        </configure>""" % sys.argv[1])
+    from zope.sendmail.startup import start_processor_threads
+    from zope.sendmail.startup import stop_processor_threads
+    start_processor_threads()
+    stop_processor_threads()
+    from zope.sendmail.console.program import ConsoleApp
+    for mode in (['--status'], ['--status', '--json'], ['--check']):
+        ConsoleApp(['zope-sendmail'] + mode + [sys.argv[1]]).main()
+    print('prometheus_client' in sys.modules)
+''')
+
+
+class WithoutTheExtraTests(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='zope.sendmail-metrics-')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.queue = os.path.join(self.tmp, 'queue')
+
+    def _child(self, code):
+        return subprocess.run(
+            [sys.executable, '-c', code, self.queue], capture_output=True,
+            text=True, env=child_env(), timeout=60)
+
+    def test_zcml_names_the_extra(self):
+        child = self._child(ZCML_WITHOUT_EXTRA)
+        self.assertEqual(child.returncode, 0, child)
+        self.assertIn(
+            'metrics="true" needs prometheus_client: pip install'
+            " 'zope.sendmail[metrics]'", child.stdout)
+
+    def test_nothing_imports_it_unless_asked(self):
+        child = self._child(NOTHING_IMPORTED)
+        self.assertEqual(child.returncode, 0, child)
+        self.assertEqual(child.stdout.splitlines()[-1], 'False', child)
+
+
 class OptionTests(ConsoleTestBase):
 
     def test_rules(self):
