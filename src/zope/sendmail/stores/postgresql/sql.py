@@ -102,18 +102,25 @@ COUNT_IDS = f"SELECT count(*) FROM {TABLE} WHERE id = ANY(%(ids)s)"
 
 # The due rows (at most *limit*, oldest first) and, on every row (on a row
 # of NULLs when none is due), when the next deferred one falls due: one
-# round trip.
+# round trip.  The clock is read once, in a CTE of its own: compared with
+# clock_timestamp() itself (volatile: read again for every row), due_at
+# could not bound the index scan, and each pass read every row of the
+# queue; compared with the CTE's one reading, both parts read only what
+# they return from the (queue, due_at, id) index.
 DUE = f"""
+    WITH clock AS (SELECT clock_timestamp() AS now)
     SELECT due.id, due.due, later.next
-    FROM (SELECT extract(epoch FROM min(due_at))::float8 AS next
-          FROM {TABLE}
-          WHERE queue = %(queue)s AND rejected_at IS NULL
-            AND due_at > clock_timestamp()) AS later
+    FROM clock
+    CROSS JOIN LATERAL (
+        SELECT extract(epoch FROM min(due_at))::float8 AS next
+        FROM {TABLE}
+        WHERE queue = %(queue)s AND rejected_at IS NULL
+          AND due_at > clock.now) AS later
     LEFT JOIN LATERAL (
         SELECT id, due_at, extract(epoch FROM due_at)::float8 AS due
         FROM {TABLE}
         WHERE queue = %(queue)s AND rejected_at IS NULL
-          AND due_at <= clock_timestamp()
+          AND due_at <= clock.now
         ORDER BY due_at, id
         LIMIT %(limit)s) AS due ON true
     ORDER BY due.due_at, due.id"""

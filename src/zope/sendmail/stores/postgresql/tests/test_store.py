@@ -2,6 +2,7 @@
 tied to the holder's session, tokens, rows written by hand, commits cut
 off, and the database going away -- on a real server."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -690,3 +691,32 @@ class PoolTests(StoreTestBase):
         self.assertEqual(pool.run('SELECT 2', fetch='one'), (2,))
         self.assertEqual(pool.run('SHOW synchronous_commit', fetch='one',
                                   durable=False), ('off',))
+
+
+class DueListingTests(StoreTestBase):
+
+    def test_a_pass_lists_from_the_index_not_the_whole_queue(self):
+        # A processor lists the due messages at every pass: with a backlog
+        # of thousands, the listing reads the first of them (and the next
+        # deferred one) from the (queue, due_at, id) index, not every row.
+        from zope.sendmail.stores.postgresql import sql
+        self.store.status()  # the schema
+        self.layer.psql(
+            f"INSERT INTO {TABLE} (queue, message_id, fromaddr, toaddrs,"
+            f" message, due_at)"
+            f" SELECT %s, 'm' || n, 'a@x', ARRAY['b@x'], 'x'::bytea,"
+            f" clock_timestamp() + (n %% 2) * interval '1 hour'"
+            f" FROM generate_series(1, 20000) AS n", (self.store.queue,))
+        self.addCleanup(self.layer.psql, f'DELETE FROM {TABLE} WHERE queue'
+                        f' = %s', (self.store.queue,))
+        self.layer.psql(f'ANALYZE {TABLE}')
+        plan = '\n'.join(row[0] for row in self.layer.psql(
+            'EXPLAIN ' + sql.DUE, {'queue': self.store.queue, 'limit': 801}))
+        # Both scans bounded by the time, not filtered by it row by row.
+        self.assertNotIn('Seq Scan', plan)
+        self.assertEqual(len(re.findall(r'Index Cond: .*due_at [<>]',
+                                        plan)), 2, plan)
+        self.assertNotIn('Filter', plan)
+        due = self.store.due(800)
+        self.assertEqual((len(due.entries), due.more), (800, True))
+        self.assertGreater(due.next_due, self.store.now() + 3000)
