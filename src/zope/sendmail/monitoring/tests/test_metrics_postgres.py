@@ -47,9 +47,12 @@ class PostgresMetricsTests(PostgresTestCase):
             'zope_sendmail_oldest_message_age_seconds', queue=name), 0)
         server = SMTPTestServer().start()
         self.addCleanup(server.stop)
+        events = []  # not the dispatcher's thread
         processor = QueueProcessor(SMTPMailer(server.host, server.port),
-                                   self.store, observer=metrics)
+                                   self.store, observer=metrics,
+                                   notify=events.append)
         self.assertEqual(processor.process().counts['sent'], 2)
+        self.assertEqual(len(events), 2)
         self.assertEqual(self.value(
             'zope_sendmail_sent_total', queue=name,
             relay=f'{server.host}:{server.port}'), 2)
