@@ -12,8 +12,10 @@ transaction that failed on a connection taken from the idle ones, before
 its commit was sent, is run once more on a new connection: the server
 restarting between two transactions costs no error.  Every connection is
 opened with a connect timeout, TCP keepalives (a dead server or a cut
-network is seen within seconds) and a statement timeout (no statement
-waits for ever); the URL's own settings win.
+network is seen within seconds while the connection waits for an answer),
+a TCP user timeout (the same when what it sent is never acknowledged:
+a statement sent into a cut network) and a statement timeout (no
+statement waits for ever); the URL's own settings win.
 """
 import logging
 import threading
@@ -49,6 +51,10 @@ class CommitUnknown(Exception):
     transaction may or may not have committed (see `ConnectionPool`)."""
 
 
+#: Milliseconds what a connection sent may go unacknowledged.
+TCP_USER_TIMEOUT = 15000
+
+
 def connect_kwargs(conninfo, connect_timeout, keepalives=True):
     """What `psycopg.connect` is given besides *conninfo*: our defaults for
     what the URL does not set."""
@@ -57,8 +63,13 @@ def connect_kwargs(conninfo, connect_timeout, keepalives=True):
     defaults = {'connect_timeout': max(1, round(connect_timeout)),
                 'application_name': 'zope.sendmail'}
     if keepalives:
+        # Keepalives end a connection whose peer is gone while nothing is
+        # unacknowledged (5 + 3 * 2 s); the user timeout ends one whose
+        # data is never acknowledged (without it: TCP's retransmissions,
+        # about 15 minutes), a little later than the keepalives would.
         defaults.update(keepalives=1, keepalives_idle=5,
-                        keepalives_interval=2, keepalives_count=3)
+                        keepalives_interval=2, keepalives_count=3,
+                        tcp_user_timeout=TCP_USER_TIMEOUT)
     return {k: v for k, v in defaults.items() if k not in given}
 
 

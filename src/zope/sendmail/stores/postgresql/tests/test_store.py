@@ -624,6 +624,21 @@ class DatabaseAwayTests(StoreTestBase):
             store.status()
 
 
+class ConnectionSettingsTests(PostgresTestCase):
+
+    def test_connections_bound_every_wait_on_the_network(self):
+        from zope.sendmail.stores.postgresql.pool import connect_kwargs
+        kwargs = connect_kwargs('postgresql://u@h/db', 10.0)
+        self.assertEqual(kwargs['keepalives'], 1)
+        # What is sent into a cut network is given up within seconds, not
+        # after TCP's retransmissions (about 15 minutes).
+        self.assertEqual(kwargs['tcp_user_timeout'], 15000)
+        # The URL's own settings win.
+        kwargs = connect_kwargs('postgresql://u@h/db?tcp_user_timeout=0',
+                                10.0)
+        self.assertNotIn('tcp_user_timeout', kwargs)
+
+
 class NoPsycopgTests(unittest.TestCase):
 
     def test_opening_says_which_extra_to_install(self):
