@@ -125,3 +125,41 @@ class StopWhileCutOffTests(PostgresHostsTestCase):
               f' the process exited {exited:.2f} s after SIGTERM;'
               f' {duplicates} duplicate(s), 0 lost', file=sys.stderr)
         self.assertLess(said['seconds'], self.STOP_TIMEOUT + 1)
+
+    def test_the_program_stops_while_the_database_is_unreachable(self):
+        # zope-sendmail --daemon waits for the messages being sent; cut
+        # off, what it waits for must end on its own, in bounded time.
+        queue = self.new_queue()
+        ids = self.fill(queue, 60)
+        rows = self.message_ids(queue)
+        self.server.delay = 0.05
+        child = self.daemon(queue, 'program', '--connections', 2,
+                            '--interval', 1, '--lease-timeout', 4,
+                            '--lease-renew', 1, '--lease-margin', 1,
+                            '--timeout', 5, host=0)
+        self.assertTrue(wait_until(
+            lambda: self.leased(queue, self.holders('program'))
+            or child.poll() is not None, 30), self.stderr(child))
+        holders = self.holders('program')
+        self.layer.hosts.cut(0)
+        self.addCleanup(self.layer.hosts.restore, 0)
+        time.sleep(1.0)
+        in_flight = {rows[row] for row in self.leased(queue, holders)}
+        start = time.monotonic()
+        status = self.terminate(child, timeout=90)
+        exited = time.monotonic() - start
+        self.assertEqual(status, 0, self.stderr(child))
+        self.layer.hosts.restore(0)
+        other = self.daemon(queue, 'finisher', '--connections', 4,
+                            '--interval', 1, host=1)
+        self.server.delay = 0
+        self.assertTrue(self.drained(queue, 60), f'{self.left(queue)} left')
+        self.assertEqual(self.terminate(other), 0, self.stderr(other))
+        duplicates = self.check_sent_once(ids, [in_flight])
+        print(f'\n{self.id()}: {len(ids)} messages, zope-sendmail cut off'
+              f' holding {len(in_flight)} claim(s) exited {exited:.2f} s'
+              f' after SIGTERM (status {status}); {duplicates}'
+              f' duplicate(s), 0 lost', file=sys.stderr)
+        # What it waits for ends within the connections' bounds: the SMTP
+        # timeout, the keepalives and the TCP user timeout.
+        self.assertLess(exited, 40)
