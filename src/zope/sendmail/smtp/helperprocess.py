@@ -84,12 +84,20 @@ def _collect(process, argv, timeout, limit, grace):
     for reader in readers:
         reader.start()
     deadline = time.monotonic() + timeout
-    while not _exited(process):
-        _check(outputs, argv, limit)
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise subprocess.TimeoutExpired(argv, timeout)
-        overflow.wait(min(left, POLL))
+    try:
+        while not _exited(process):
+            _check(outputs, argv, limit)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(argv, timeout)
+            overflow.wait(min(left, POLL))
+    except BaseException:
+        # A bound passed: the group dies now, and its readers, which end
+        # with its pipes, are waited for (briefly) rather than left behind.
+        _kill_group(process)
+        for reader in readers:
+            reader.join(grace)
+        raise
     end = time.monotonic() + grace
     for reader in readers:
         reader.join(max(0.0, end - time.monotonic()))
