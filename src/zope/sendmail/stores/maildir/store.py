@@ -519,6 +519,13 @@ class MaildirStore:
     # What an operator asks.
 
     def status(self):
+        if self.maildir is not None and not all(
+                os.path.isdir(os.path.join(self.path, sub))
+                for sub in ('new', 'cur')):
+            # Removed under an open store: an empty listing would look like
+            # an empty queue to an operator and to the metrics.
+            raise QueueError(f'queue {self.path}: its directory is gone'
+                             f' (no new/ and cur/ in it)')
         odd = []
         entries = scan(self.path, odd=odd)
         counts = dict.fromkeys(STATES, 0)

@@ -71,6 +71,13 @@ class MaildirStoreTests(unittest.TestCase):
                          [('new/1.M1P1Q1.fifo', 'a FIFO')])
         self.assertEqual(self.store.status().others, 1)
 
+    def test_status_of_a_queue_removed_under_it_is_an_error(self):
+        from zope.sendmail.interfaces import QueueError
+        self.assertEqual(self.store.status().counts['queued'], 0)
+        shutil.rmtree(self.queue)
+        with self.assertRaisesRegex(QueueError, 'its directory is gone'):
+            self.store.status()
+
     def test_a_folder_of_73s_kind_is_listed_by_its_iteration(self):
         from zope.sendmail.stores import open_store
         listed = self.write('1.M1P1Q1.host', b'X-Zope-From: a@x.org\n'
