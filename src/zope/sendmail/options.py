@@ -258,11 +258,13 @@ def has_credentials(settings):
                ('password', 'oauth2_token', 'oauth2_token_command'))
 
 
-def processor_arguments(settings):
+def processor_arguments(settings, queue=None):
     """The keyword arguments of `QueueProcessorThread` for *settings* (a
     dict by option name; missing or None ones take their defaults).
 
-    Raises ValueError for settings that contradict each other.
+    Raises ValueError for settings that contradict each other, or that the
+    store of *queue* (a path or URL; None: the Maildir's rules) cannot
+    work with.
     """
     def get(name):
         value = settings.get(name)
@@ -273,7 +275,8 @@ def processor_arguments(settings):
     retry = RetryPolicy(interval, first=get('retry_first'),
                         factor=get('retry_factor'), cap=get('retry_cap'),
                         lifetime=get('lifetime'))
-    check_options(lease=get('lease'), lease_timeout=get('lease_timeout'),
+    check_options(queue, lease=get('lease'),
+                  lease_timeout=get('lease_timeout'),
                   lease_renew=get('lease_renew'),
                   lease_margin=get('lease_margin'))
     return {'interval': interval, 'retry': retry,

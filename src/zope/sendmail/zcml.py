@@ -444,7 +444,7 @@ def queuedDelivery(_context, mailer, queuePath=None, queue=None,
     try:
         thread_options = processor_arguments(
             {option.name: settings.get(zcml_name(option.name))
-             for option in PROCESSOR_OPTIONS})
+             for option in PROCESSOR_OPTIONS}, queuePath)
     except ValueError as e:
         raise ConfigurationError(f'queue {queue_name(queuePath)!r}: {e}')
 

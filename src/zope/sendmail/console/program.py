@@ -118,7 +118,8 @@ class ConsoleApp:
         self.queue_path = settings.queue_path
         self.queue_name = queue_name(settings.queue_path)  # for people
         try:
-            self.processor_options = processor_arguments(values)
+            self.processor_options = processor_arguments(
+                values, settings.queue_path)
             # Keywords only: 7.3 got positional arguments wrong.
             arguments = mailer_arguments(values)
             self.mailer = self.MailerKind(**arguments)

@@ -67,7 +67,7 @@ class QueueProcessorThread(threading.Thread):
         self.store_options = {'lease': lease, 'lease_timeout': lease_timeout,
                               'lease_renew': lease_renew,
                               'lease_margin': lease_margin}
-        check_options(**self.store_options)
+        check_options(queuePath, **self.store_options)
         self.notify = notify
         self.observer = observer
         self._store = None

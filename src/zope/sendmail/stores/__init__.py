@@ -140,10 +140,18 @@ def open_store(queue, *, create=True, must_exist=False, shared_group=False,
     return MaildirStore(factory(queue, create=create, **shared), **options)
 
 
-def check_options(**options):
+def check_options(queue=None, **options):
     """Raise ValueError for store *options* (a processor's: the lease
-    settings) that no store could work with, before any queue is opened."""
-    _maildir_options(**options)
+    settings) that the store of *queue* (anything `open_store` takes)
+    cannot work with, before it is opened.  Without *queue*, by the rules
+    of the default store, the Maildir's."""
+    if is_url(queue):
+        # Imported here: psycopg is not needed to check numbers.
+        from zope.sendmail.stores.postgresql.store import \
+            check_options as _postgres_options
+        _postgres_options(**options)
+    else:
+        _maildir_options(**options)
 
 
 def create_schema(queue):

@@ -91,6 +91,27 @@ class ChooserTests(unittest.TestCase):
             check_options(lease='sometimes')
         check_options(lease='auto', lease_timeout=120.0)
 
+    def test_check_options_by_the_rules_of_the_queues_store(self):
+        # A short lease is a PostgreSQL queue's own matter: the Maildir
+        # processor lease's margin (20 s by default) does not bound it.
+        from zope.sendmail.options import processor_arguments
+        from zope.sendmail.processing.thread import QueueProcessorThread
+        from zope.sendmail.stores import check_options
+        short = {'lease_timeout': 5.0, 'lease_renew': 1.0}
+        with self.assertRaisesRegex(ValueError, 'lease_margin'):
+            check_options(lease_margin=20.0, **short)
+        with self.assertRaisesRegex(ValueError, 'lease_margin'):
+            processor_arguments(short, 'queue')
+        url = 'postgresql:///nowhere?host=/nonexistent'
+        check_options(url, lease_margin=20.0, **short)
+        self.assertEqual(processor_arguments(short, url)['lease_timeout'], 5.0)
+        with self.assertRaisesRegex(ValueError, 'lease_renew'):
+            check_options(url, lease_timeout=5.0, lease_renew=10.0)
+        arguments = processor_arguments(short, url)
+        del arguments['shared_group']
+        thread = QueueProcessorThread(queuePath=url, **arguments)
+        self.assertEqual(thread.store_options['lease_timeout'], 5.0)
+
     def test_create_schema_of_a_directory_is_refused(self):
         from zope.sendmail.interfaces import QueueError
         from zope.sendmail.stores import create_schema
