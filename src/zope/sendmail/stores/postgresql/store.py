@@ -242,7 +242,8 @@ class PostgresStore:
         `ConnectionPool.run`), once the schema is known to be there."""
         if not self._schema_checked:
             self.ensure_schema()
-        return self.pool.run(statement, params, fetch, durable, binary)
+        return self.pool.run(statement, params, fetch=fetch, durable=durable,
+                             binary=binary)
 
     def ensure_schema(self):
         """Make sure the schema is there (creating it with *create*, under

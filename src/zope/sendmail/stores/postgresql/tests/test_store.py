@@ -678,6 +678,31 @@ class ThreadsTests(StoreTestBase):
         store.close(5)
 
 
+class OutcomeTests(StoreTestBase):
+
+    def kinds(self, **options):
+        """The session kinds (durable or not) of what a claim, a read and
+        a completion ran, for a store opened with *options*."""
+        store = self.open(**options)
+        self.queue(store)
+        store.acquire()
+        [entry] = store.due().entries
+        kinds = []
+        run = store.pool.run
+        store.pool.run = lambda *args, **kw: (
+            kinds.append(kw.get('durable')), run(*args, **kw))[1]
+        held = store.claim(entry)
+        held.read()
+        held.complete()
+        return kinds
+
+    def test_a_claim_does_not_wait_for_the_disk_an_outcome_does(self):
+        self.assertEqual(self.kinds(), [False, True])
+
+    def test_outcomes_that_do_not_wait(self):
+        self.assertEqual(self.kinds(durable_outcomes=False), [False, False])
+
+
 class PoolTests(StoreTestBase):
 
     def test_votes_are_durable_whatever_the_connection_did_before(self):
