@@ -30,15 +30,15 @@ from zope.interface import implementer
 
 from zope.sendmail.display import printable
 from zope.sendmail.interfaces import IClaimedMessage
-from zope.sendmail.interfaces import IDueMessages
 from zope.sendmail.interfaces import IQueueEntry
-from zope.sendmail.interfaces import IQueueStatus
 from zope.sendmail.interfaces import IQueueStore
 from zope.sendmail.interfaces import QueueError
 from zope.sendmail.interfaces import UnreadableMessageError
 from zope.sendmail.interfaces import UnsafeQueueError
 from zope.sendmail.message import message_id_of
 from zope.sendmail.stores import doorbell
+from zope.sendmail.stores.answers import DueMessages
+from zope.sendmail.stores.answers import Status
 from zope.sendmail.stores.maildir import claim as claims
 from zope.sendmail.stores.maildir.envelope import EnvelopeError
 from zope.sendmail.stores.maildir.envelope import format_envelope
@@ -148,19 +148,6 @@ class Entry:
         return f'<Entry {self.key!r}>'
 
 
-@implementer(IDueMessages)
-class DueMessages:
-
-    def __init__(self, entries, more, next_due):
-        self.entries = entries
-        self.more = more
-        self.next_due = next_due
-
-    def __repr__(self):
-        return (f'<DueMessages {len(self.entries)}{" and more" * self.more},'
-                f' next due {self.next_due}>')
-
-
 class _PathEntry:
     """A path yielded by a folder object of another kind (7.3's, a
     user's), looked at as the processor's listing looks at a directory's
@@ -258,19 +245,6 @@ class ClaimedMessage:
     def release(self):
         self._data = None  # the message's bytes go with the claim
         return self._claim.release()
-
-
-@implementer(IQueueStatus)
-class Status:
-
-    def __init__(self, counts, waiting, next_attempt, oldest, others,
-                 details):
-        self.counts = counts
-        self.waiting = waiting
-        self.next_attempt = next_attempt
-        self.oldest = oldest
-        self.others = others
-        self.details = details
 
 
 @implementer(IQueueStore)

@@ -21,14 +21,14 @@ import weakref
 
 from zope.interface import implementer
 
-from zope.sendmail.interfaces import IDueMessages
 from zope.sendmail.interfaces import IListedMessage
 from zope.sendmail.interfaces import IQueueEntry
-from zope.sendmail.interfaces import IQueueStatus
 from zope.sendmail.interfaces import IQueueStore
 from zope.sendmail.interfaces import QueueError
 from zope.sendmail.message import message_id_of
 from zope.sendmail.stores import doorbell
+from zope.sendmail.stores.answers import DueMessages
+from zope.sendmail.stores.answers import Status
 from zope.sendmail.stores.postgresql import sql
 from zope.sendmail.stores.postgresql.claimed import MAX_TEXT
 from zope.sendmail.stores.postgresql.claimed import ClaimedMessage
@@ -116,32 +116,6 @@ class Entry:
 
     def __repr__(self):
         return f'<Entry {self.location}>'
-
-
-@implementer(IDueMessages)
-class DueMessages:
-
-    def __init__(self, entries, more, next_due):
-        self.entries = entries
-        self.more = more
-        self.next_due = next_due
-
-    def __repr__(self):
-        return (f'<DueMessages {len(self.entries)}{" and more" * self.more},'
-                f' next due {self.next_due}>')
-
-
-@implementer(IQueueStatus)
-class Status:
-
-    def __init__(self, counts, waiting, next_attempt, oldest, others,
-                 details):
-        self.counts = counts
-        self.waiting = waiting
-        self.next_attempt = next_attempt
-        self.oldest = oldest
-        self.others = others
-        self.details = details
 
 
 @implementer(IListedMessage)
