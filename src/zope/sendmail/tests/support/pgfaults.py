@@ -28,6 +28,7 @@ from zope.sendmail.tests.support import child_env
 from zope.sendmail.tests.support import wait_until
 from zope.sendmail.tests.support.postgres import PostgresTestCase
 from zope.sendmail.tests.support.processes import message_id
+from zope.sendmail.tests.support.processes import send_numbered
 from zope.sendmail.testserver import SMTPTestServer
 from zope.sendmail.testserver.netns import Hosts
 from zope.sendmail.testserver.netns import NetworkUnavailable
@@ -151,17 +152,8 @@ class PostgresProcessesTestBase(PostgresTestCase):
         from zope.sendmail.delivery import QueuedMailDelivery
         delivery = QueuedMailDelivery(self.url(queue))
         self.addCleanup(delivery.store.close)
-        ids = []
-        for n in range(count):
-            mid = f'{n}.{queue}.{time.time():.6f}@pgfaults.test'
-            ids.append(delivery.send(
-                'alice@example.com', ['bob@example.com'],
-                f'Message-Id: <{mid}>\r\nSubject: message {n}\r\n\r\n'
-                f'body {n}\r\n'.encode()))
-            if (n + 1) % per_transaction == 0:
-                transaction.commit()
-        transaction.commit()
-        return ids
+        return send_numbered(delivery, count, per_transaction, queue,
+                             'pgfaults.test')
 
     def psql(self, sql, params=None):
         return self.layer.psql(sql, params)

@@ -40,6 +40,23 @@ def message_id(data):
     return match.group(1).decode('ascii') if match else None
 
 
+def send_numbered(delivery, count, per_transaction, tag, domain):
+    """Send *count* numbered messages through *delivery*, each with a known
+    Message-Id (``N.TAG.TIME@DOMAIN``), committing every *per_transaction*
+    and at the end; return their Message-Ids."""
+    ids = []
+    for n in range(count):
+        mid = f'{n}.{tag}.{time.time():.6f}@{domain}'
+        ids.append(delivery.send(
+            'alice@example.com', ['bob@example.com'],
+            f'Message-Id: <{mid}>\r\nSubject: message {n}\r\n\r\n'
+            f'body {n}\r\n'.encode()))
+        if (n + 1) % per_transaction == 0:
+            transaction.commit()
+    transaction.commit()
+    return ids
+
+
 class ProcessTestBase(unittest.TestCase):
 
     layer = SMTPServerLayer
@@ -113,17 +130,8 @@ class ProcessTestBase(unittest.TestCase):
         their ids."""
         from zope.sendmail.delivery import QueuedMailDelivery
         delivery = QueuedMailDelivery(self.queue, durable=False)
-        ids = []
-        for n in range(count):
-            mid = f'{n}.{os.getpid()}.{time.time():.6f}@processes.test'
-            ids.append(delivery.send(
-                'alice@example.com', ['bob@example.com'],
-                f'Message-Id: <{mid}>\nSubject: message {n}\n\n'
-                f'body {n}\n'.encode()))
-            if (n + 1) % per_transaction == 0:
-                transaction.commit()
-        transaction.commit()
-        return ids
+        return send_numbered(delivery, count, per_transaction,
+                             f'{os.getpid()}', 'processes.test')
 
     def listing(self):
         """Message files and dot-files left in new/ and cur/."""
