@@ -654,6 +654,23 @@ class IQueueStore(Interface):
         (never while its holder may be alive).  Never raises for the
         message's sake: a claim that cannot be made is logged and None."""
 
+    claim_ahead = Attribute(
+        "How many messages one connection of a processor claims at once "
+        "with `claim_many` (at least 1): 1 where a claim costs nothing "
+        "but the claim (the Maildir store's files), more where each claim "
+        "is a round trip to a server (the PostgreSQL store).  A processor "
+        "claims ahead no more than it is about to send over one "
+        "connection.")
+
+    def claim_many(entries):
+        """Claim the messages of *entries* (a sequence, from `due`) at
+        once, as `claim` would claim each: a list as long as *entries*,
+        holding for each an `IClaimedMessage` or None.  Each claim held is
+        its caller's, to dispose of or release as any other; a store may
+        leave the bytes of a big message to be read by its
+        `IClaimedMessage.read`, so that what claims held ahead cost in
+        memory is bounded.  Never raises for the messages' sake."""
+
     def present(keys):
         """Those of *keys* (of entries) whose messages are still in the
         queue where their entry found them: not sent, deferred or set
@@ -787,9 +804,13 @@ class IClaimedMessage(IQueueEntry):
         """``(fromaddr, toaddrs, message)``: the envelope, and the bytes to
         send as a buffer (a ``memoryview``: a big message is in memory
         once, never copied).  Raises `UnreadableMessageError` for a
-        message that will never be readable (the caller sets it aside);
-        what is read is what was claimed, whatever was put in its place
-        since."""
+        message that will never be readable (the caller sets it aside),
+        and `LookupError` when this holder can no longer read it: disposed
+        of already, or a message its claim did not bring along (see
+        `IQueueStore.claim_many`) whose claim was lost before it was read,
+        or that the store cannot reach now (the message is then not sent
+        now, and is tried again later).  What is read is what was claimed,
+        whatever was put in its place since."""
 
     def complete():
         """The message was delivered: remove it and its bookkeeping, and

@@ -94,11 +94,13 @@ class Throttles:
 class Pass:
     """The state of one pass, shared by its connection threads: the to-do
     list (oldest first; a throttled message goes back to its front a few
-    times), the connections open, how often each message was throttled."""
+    times), the messages its connections claimed ahead and have not tried
+    yet, the connections open, how often each message was throttled."""
 
     def __init__(self, processor, todo, result):
         self.processor = processor
         self.todo = collections.deque(todo)
+        self.ahead = 0  # claimed ahead by a connection, not tried yet
         self.result = result
         self.lock = threading.Lock()
         self.threads = []
@@ -114,6 +116,23 @@ class Pass:
         with self.lock:
             return self.todo.popleft() if self.todo else None
 
+    def take_many(self, n):
+        """Up to *n* entries from the front of the to-do list."""
+        with self.lock:
+            return [self.todo.popleft() for _ in range(min(n, len(
+                self.todo)))]
+
+    def backlog(self):
+        """How many messages wait: in the to-do list, and claimed ahead by
+        a connection but not tried yet (what justifies a connection)."""
+        with self.lock:
+            return len(self.todo) + self.ahead
+
+    def hold(self, count):
+        """*count* more messages are claimed ahead (fewer: negative)."""
+        with self.lock:
+            self.ahead += count
+
     def put_back(self, entry):
         with self.lock:
             self.todo.appendleft(entry)
@@ -122,8 +141,7 @@ class Pass:
         """Start another connection thread if the schedule allows."""
         if not self.going():
             return
-        with self.lock:
-            backlog = len(self.todo)
+        backlog = self.backlog()
         booked = self.processor.book(backlog) if backlog else None
         if booked is None:
             return

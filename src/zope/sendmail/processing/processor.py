@@ -7,7 +7,12 @@ backlog justifies them and the relay takes them), each carrying up to
 ``max_messages``, at the schedule's pace.  Each message is claimed first
 (`IQueueStore.claim`), so processors in any number of threads, processes
 and hosts can share a queue; `Disposition` then disposes of it by the
-outcome.  The processor knows nothing of how the store keeps messages.
+outcome.  Where a claim is a round trip to a database server (the store's
+``claim_ahead``), a connection claims the next few messages of the to-do
+list with its own (`IQueueStore.claim_many`): as many as it sends in
+about `AHEAD_WINDOW` seconds, and no more than its share of the backlog;
+what it did not send goes back to the list, its claims released.  The
+processor knows nothing of how the store keeps messages.
 
 No message is blamed for the relay's conditions: a connection turned away
 lowers the concurrency (the pass goes on while one connection works); "too
@@ -29,6 +34,7 @@ mailer chose another (the one named was down), booked with that one's
 instead; the pace, throttles and recipient cap of each message go to the
 schedule of the relay the connection uses for it.
 """
+import collections
 import logging
 import threading
 import time
@@ -55,6 +61,15 @@ from zope.sendmail.stores import open_store
 
 
 log = logging.getLogger(__name__)
+
+#: A message taken from the to-do list and not claimed yet.
+_UNCLAIMED = object()
+#: About how many seconds of sending a connection claims ahead (for a
+#: store that claims several messages at once): through a fast relay,
+#: a claim per message costs more than the message; through a slow one,
+#: messages claimed by a connection wait for it while others are idle
+#: (at the end of a pass; and other processors cannot have them).
+AHEAD_WINDOW = 0.05
 
 
 class QueueProcessor:
@@ -178,6 +193,8 @@ class QueueProcessor:
             return
         connection, booked = opened
         sent = 0
+        held = collections.deque()  # (entry, claim): claimed ahead, in order
+        pace = None  # seconds a message takes over this connection
         try:
             while sent < self.max_messages and run.going():
                 if self.may_send is not None and not self.may_send():
@@ -186,19 +203,41 @@ class QueueProcessor:
                 run.grow()
                 # The message first: a connection with nothing left to
                 # send takes no turn in the pace (and holds up no pass).
-                entry = run.take()
-                if entry is None:
-                    break
+                if held:
+                    entry, claimed = held.popleft()
+                    run.hold(-1)
+                else:
+                    entry, claimed = run.take(), _UNCLAIMED
+                    if entry is None:
+                        break
                 if not (self._wait_turn(connection)
                         and run.wait_throttled(entry)):
-                    run.put_back(entry)  # stopping: it was not tried
+                    # Stopping: it was not tried.
+                    if claimed is not _UNCLAIMED:
+                        claimed.release()
+                    run.put_back(entry)
                     break
-                outcome = self._attempt(run, entry, connection)
+                if claimed is _UNCLAIMED:
+                    claimed = self._claim_ahead(
+                        run, entry, self.max_messages - sent, held, pace)
+                started = time.monotonic()
+                outcome = self._attempt(run, entry, connection, claimed)
                 if outcome is None:
                     break  # the connection is lost; the message waits
+                if outcome != 'busy':
+                    # How long a message takes here, smoothed.
+                    took = time.monotonic() - started
+                    pace = took if pace is None else (pace + took) / 2
                 booked = self._rebook(run, booked, connection)
                 sent += outcome != 'busy'
         finally:
+            # What was claimed ahead and not tried goes back, for this
+            # pass's other connections or the next pass.
+            while held:
+                entry, claimed = held.pop()
+                run.hold(-1)
+                claimed.release()
+                run.put_back(entry)
             connection.close()
             booked.closed()
             run.closed()
@@ -261,7 +300,7 @@ class QueueProcessor:
             # The mailer chose another relay than the one it named (that
             # one was down): the connection counts against its own.
             booked.failed()
-            if not schedule.may_open(len(run.todo) + 1):
+            if not schedule.may_open(run.backlog() + 1):
                 connection.close()
                 return None
         schedule.opened()
@@ -278,20 +317,55 @@ class QueueProcessor:
         used up) and that schedule takes it, so that the connections open
         to each relay are counted where they are."""
         schedule = self._pace(connection)
-        if schedule is booked or not schedule.may_open(len(run.todo) + 1):
+        if schedule is booked or not schedule.may_open(run.backlog() + 1):
             return booked
         schedule.opened()
         booked.closed()
         return schedule
 
-    def _attempt(self, run, entry, connection):
-        """Claim and send the message of *entry*; its outcome, or None when
-        the connection was lost."""
+    def _claim_ahead(self, run, entry, room, held, pace):
+        """The claim of *entry*, made with the claims of the next messages
+        of *run*'s to-do list when the store claims several at once
+        (``claim_ahead``): at most *room* in all (what this connection
+        may still send), no more than `AHEAD_WINDOW` seconds of sending
+        at this connection's *pace* (seconds per message; None: not known
+        yet, one), and no more than its share of the backlog, so that a
+        burst still spreads over the connections.  The others' claims go
+        to *held*; those not made count as busy.  `_UNCLAIMED` when
+        *entry* alone is to be claimed (by `_attempt`)."""
+        # A store of another kind (not ours) claims one at a time.
+        ahead = min(getattr(self.store, 'claim_ahead', 1), room,
+                    max(1, (run.backlog() + 1) // self.connections),
+                    1 if pace is None else
+                    max(1, int(AHEAD_WINDOW / max(pace, 1e-6))))
+        if ahead <= 1:
+            return _UNCLAIMED
+        entries = [entry] + run.take_many(ahead - 1)
         try:
-            claimed = self.store.claim(entry)
+            claims = self.store.claim_many(entries)
         except Exception:  # a bug: the thread must live on
-            log.exception('unexpected error claiming %s', entry.location)
-            claimed = None
+            log.exception('unexpected error claiming %d messages from %s',
+                          len(entries), entry.location)
+            claims = [None] * len(entries)
+        for other, claimed in zip(entries[1:], claims[1:]):
+            if claimed is None:
+                run.result.counts['busy'] += 1
+            else:
+                held.append((other, claimed))
+                run.hold(1)
+        return claims[0]
+
+    def _attempt(self, run, entry, connection, claimed=_UNCLAIMED):
+        """Send the message of *entry* (claiming it first, unless
+        *claimed* says how that went: its claim, or None when it could not
+        be claimed); its outcome, or None when the connection was lost."""
+        if claimed is _UNCLAIMED:
+            try:
+                claimed = self.store.claim(entry)
+            except Exception:  # a bug: the thread must live on
+                log.exception('unexpected error claiming %s',
+                              entry.location)
+                claimed = None
         if claimed is None:
             run.result.counts['busy'] += 1
             return 'busy'

@@ -97,8 +97,11 @@ class ClaimedMessage:
         if problem is None and size is None:
             problem = 'no message'
         elif problem is None and data is None:
-            problem = (f'a message of {size} bytes, more than'
-                       f' {self._store.max_message_size}')
+            if size > self._store.max_message_size:
+                problem = (f'a message of {size} bytes, more than'
+                           f' {self._store.max_message_size}')
+            else:
+                data = self._read_message()
         if problem is not None:
             raise UnreadableMessageError(
                 f'unreadable queue row {self.name}: {problem}',
@@ -107,6 +110,31 @@ class ClaimedMessage:
         self.message_id = message_id_of(data)
         # A view: a big message is in memory once.
         return fromaddr, tuple(toaddrs), memoryview(data)
+
+    def _read_message(self):
+        """The message of a claim that did not bring it along (claimed
+        with others: `sql.CLAIM`), read while the claim is still ours."""
+        store = self._store
+        try:
+            row = store.pool.run(sql.READ, {'id': self.row_id,
+                                            'token': self.token},
+                                 fetch='one', durable=None, binary=True)
+        except store.pool.psycopg.Error as e:
+            # The database's condition, not the message's: it is not sent
+            # now, and is tried again once its claim is released (or its
+            # lease runs out).
+            log.warning('%s: cannot read the message: %s', self.location,
+                        said(e))
+            raise LookupError(self.key) from e
+        if row is None:
+            # The claim was lost meanwhile (its lease expired and another
+            # processor took it, or an operator removed the message).
+            raise LookupError(self.key)
+        if row[0] is None:
+            raise UnreadableMessageError(
+                f'unreadable queue row {self.name}: no message',
+                f'unreadable queue row {self.location}')
+        return row[0]
 
     def _change(self, statement, params, what):
         """Run *statement* on the row if the claim is still ours; log what

@@ -128,37 +128,54 @@ PRESENT = f"""
     SELECT id, extract(epoch FROM due_at)::float8 FROM {TABLE}
     WHERE queue = %(queue)s AND rejected_at IS NULL AND id = ANY(%(ids)s)"""
 
-# A claim, in one statement: the row, if it is still due and no live
-# processor holds it -- no lease, an expired one, or a holder whose lock
-# no session holds (the lock is then this statement's transaction's for a
-# moment) -- locked, skipped while another transaction has it; a new
-# token and lease, the claim counted; the row's bookkeeping, envelope and
-# message returned (no message bigger than *max_size*: its size says why).
-# Nothing is claimed unless the claimant's own holder lock is held (by its
-# keeper's session): after the server restarted, a claim under a holder
-# id whose session is gone would be anyone's at once.
+# Claims, in one statement for any number of rows (a processor's
+# connection claims a few messages at once: one round trip, one
+# transaction and one executor start for all of them): each row, if it is
+# still due and no live processor holds it -- no lease, an expired one, or
+# a holder whose lock no session holds (the lock is then this statement's
+# transaction's for a moment) -- locked, skipped while another
+# transaction has it; its new token (one per row, from *tokens*, in the
+# order of *ids*) and lease set, the claim counted; its bookkeeping,
+# envelope and message returned (a message bigger than *max_inline* is
+# read by READ when it is sent; none bigger than *max_size*: its size
+# says why).  Nothing is claimed unless the claimant's own holder lock is
+# held (by its keeper's session): after the server restarted, a claim
+# under a holder id whose session is gone would be anyone's at once.
+# Each row is looked up by its primary key alone (LATERAL, one index probe
+# per id): with the queue's name beside it in the locking subquery, the
+# planner may walk the (queue, due_at, id) index through the whole queue
+# for every id when its statistics are stale -- as they are in a queue
+# just filled or drained.  The queue is checked on the row found.
 CLAIM = f"""
     UPDATE {TABLE} AS m
-    SET lease_token = %(token)s, lease_holder = %(holder)s,
+    SET lease_token = free.token, lease_holder = %(holder)s,
         lease_expires = clock_timestamp() + make_interval(secs => %(lease)s),
         claims = m.claims + 1
-    FROM (SELECT id FROM {TABLE}
-          WHERE id = %(id)s AND queue = %(queue)s AND rejected_at IS NULL
-            AND due_at <= clock_timestamp()
-            AND (lease_token IS NULL OR lease_holder IS NULL
-                 OR lease_expires <= clock_timestamp()
-                 OR pg_try_advisory_xact_lock(lease_holder))
-            AND NOT pg_try_advisory_xact_lock(%(holder)s)
-          FOR UPDATE SKIP LOCKED) AS free
-    WHERE m.id = free.id
-    RETURNING extract(epoch FROM m.queued_at)::float8,
+    FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[]) AS wanted(id, token)
+    CROSS JOIN LATERAL (
+        SELECT id, wanted.token FROM {TABLE}
+        WHERE id = wanted.id AND rejected_at IS NULL
+          AND due_at <= clock_timestamp()
+          AND (lease_token IS NULL OR lease_holder IS NULL
+               OR lease_expires <= clock_timestamp()
+               OR pg_try_advisory_xact_lock(lease_holder))
+          AND NOT pg_try_advisory_xact_lock(%(holder)s)
+        FOR UPDATE SKIP LOCKED) AS free
+    WHERE m.id = free.id AND m.queue = %(queue)s
+    RETURNING m.id,
+              extract(epoch FROM m.queued_at)::float8,
               extract(epoch FROM m.due_at)::float8,
               m.attempts,
               extract(epoch FROM m.last_attempt)::float8,
               left(m.last_error, %(max_text)s),
               m.fromaddr, m.toaddrs, octet_length(m.message),
-              CASE WHEN octet_length(m.message) <= %(max_size)s
+              CASE WHEN octet_length(m.message) <= %(max_inline)s
                    THEN m.message END"""
+# The message of a claim that did not bring it along (see CLAIM), while
+# the claim is still the holder's.
+READ = f"""
+    SELECT message FROM {TABLE}
+    WHERE id = %(id)s AND lease_token = %(token)s"""
 
 # -- What the holder of a claim does with it: nothing unless the token is
 # still the row's (a processor that lost its lease changes nothing).

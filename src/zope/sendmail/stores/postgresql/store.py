@@ -49,6 +49,13 @@ log = logging.getLogger(__name__)
 CLOCK_REFRESH = 300.0
 #: How long a vote whose COMMIT was cut off keeps asking what became of it.
 RESOLVE_TIMEOUT = 30.0
+#: How many messages a processor's connection claims at once (one
+#: statement, one round trip for them all; see `sql.CLAIM`).
+CLAIM_AHEAD = 10
+#: The biggest message such a claim brings along (bytes): a bigger one is
+#: read when it is sent, so that the claims a connection holds cost at
+#: most ``CLAIM_AHEAD`` times this in memory.
+CLAIM_AHEAD_INLINE = 256 * 1024
 #: What a listing shows of a row: recipients, head bytes (for the id).
 LIST_RECIPIENTS = 50
 LIST_HEAD = 16384
@@ -168,6 +175,10 @@ class PostgresStore:
     with the server's sessions anyway.  *lease* and *lease_margin*, the
     Maildir processor lease's, are accepted and mean nothing here.
     """
+
+    #: See `IQueueStore.claim_ahead`: a claim is a round trip to the
+    #: server, and so are ten.
+    claim_ahead = CLAIM_AHEAD
 
     def __init__(self, url, create=True, lease_timeout=60.0,
                  lease_renew=None, connect_timeout=10.0,
@@ -430,43 +441,74 @@ class PostgresStore:
                             for row_id, due in rows], more, next_due)
 
     def claim(self, entry):
+        return self.claim_many([entry])[0]
+
+    def claim_many(self, entries):
+        entries = list(entries)
+        if not entries:
+            return []
         psycopg = self.pool.psycopg
         keeper = self._keeper_started()
         holder = keeper.current()
         if holder is None:
-            return None  # the database is unreachable: said by the keeper
-        token = uuid.uuid4()
-        params = {'id': entry.row_id, 'queue': self.queue,
-                  'holder': holder, 'token': token,
+            # The database is unreachable: said by the keeper.
+            return [None] * len(entries)
+        # A new token for each row at its first mention (None after: a row
+        # asked for twice is claimed once).
+        tokens, asked = [], {}
+        for entry in entries:
+            token = None if entry.row_id in asked else uuid.uuid4()
+            if token is not None:
+                asked[entry.row_id] = token
+            tokens.append(token)
+        params = {'ids': list(asked), 'tokens': list(asked.values()),
+                  'queue': self.queue, 'holder': holder,
                   'lease': self.lease_timeout, 'max_text': MAX_TEXT,
-                  'max_size': self.max_message_size}
-        keeper.add(token)  # renewed from now on, if it is ours
+                  'max_size': self.max_message_size,
+                  # Several claims at once bring small messages along, so
+                  # that what a connection holds stays bounded; a bigger
+                  # one is read when it is sent.
+                  'max_inline': self.max_message_size if len(asked) == 1
+                  else min(self.max_message_size, CLAIM_AHEAD_INLINE)}
+        for token in asked.values():
+            keeper.add(token)  # renewed from now on, if it is ours
         try:
             # Binary: a bytea comes as it is, not as hex twice its size.
-            row = self._run(sql.CLAIM, params, fetch='one', durable=False,
-                            binary=True)
-        except psycopg.OperationalError as e:
-            # The database's condition (perhaps the claim is ours, if the
-            # connection was lost on the way back: its lease then runs
-            # out, unrenewed).  The keeper says so once, and no message is
-            # started until it renews again.
-            keeper.discard(token)
-            keeper.failed(e)
-            log.debug('%s: cannot claim it: %s', entry.location, said(e))
-            return None
+            rows = self._run(sql.CLAIM, params, durable=False, binary=True)
         except psycopg.Error as e:
-            # Refused by the server for this row's sake (a value it will
-            # not take): the message waits, and this is said each time.
-            keeper.discard(token)
-            log.warning('%s: cannot claim it: %s', entry.location, said(e))
-            return None
-        if row is None:
-            # Gone, set aside, deferred since, held by a live processor,
-            # or in another's transaction right now.
-            keeper.discard(token)
-            return None
-        return ClaimedMessage(self, entry.key, entry.row_id, token,
-                              retry_state(*row[:5]), row[5:])
+            for token in asked.values():
+                keeper.discard(token)
+            if isinstance(e, psycopg.OperationalError):
+                # The database's condition (perhaps the claims are ours, if
+                # the connection was lost on the way back: their leases
+                # then run out, unrenewed).  The keeper says so once, and
+                # no message is started until it renews again.
+                keeper.failed(e)
+                log.debug('queue %s: cannot claim %s: %s', self.name,
+                          _rows(entries), said(e))
+            else:
+                # Refused by the server for these rows' sake (a value it
+                # will not take): the messages wait, and this is said each
+                # time.
+                log.warning('queue %s: cannot claim %s: %s', self.name,
+                            _rows(entries), said(e))
+            return [None] * len(entries)
+        found = {row[0]: row[1:] for row in rows}
+        claims = []
+        for entry, token in zip(entries, tokens):
+            row = None if token is None else found.get(entry.row_id)
+            if row is None:
+                # Gone, set aside, deferred since, held by a live
+                # processor, or in another's transaction right now (or
+                # asked for already).
+                if token is not None:
+                    keeper.discard(token)
+                claims.append(None)
+            else:
+                claims.append(ClaimedMessage(
+                    self, entry.key, entry.row_id, token,
+                    retry_state(*row[:5]), row[5:]))
+        return claims
 
     def present(self, keys):
         keys = set(keys)
@@ -589,3 +631,10 @@ def create_schema(url):
         raise store._unreachable('create the schema', e) from e
     finally:
         store.close()
+
+
+def _rows(entries):
+    """The rows of *entries*, for a log line: a few ids and a count."""
+    ids = [str(entry.row_id) for entry in entries]
+    more = f' and {len(ids) - 3} more' if len(ids) > 3 else ''
+    return f'row{"s" * (len(ids) > 1)} {", ".join(ids[:3])}{more}'

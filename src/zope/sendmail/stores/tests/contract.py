@@ -243,6 +243,55 @@ class QueueStoreContract:
         self.assertIsNotNone(held)
         held.release()
 
+    def test_claim_many(self):
+        ids = self.queue(*[['bob@example.com']] * 4)
+        self.assertGreaterEqual(self.store.claim_ahead, 1)
+        self.assertEqual(self.store.claim_many([]), [])
+        entries = self.due().entries
+        first = self.store.claim(entries[0])
+        # One held already: None in its place, the others claimed, in the
+        # order asked.
+        claims = self.store.claim_many(entries)
+        self.assertEqual(len(claims), 4)
+        self.assertIsNone(claims[0])
+        read = []
+        for held in claims[1:]:
+            self.assertEqual(held.key, entries[claims.index(held)].key)
+            held.read()
+            read.append(held.message_id)
+        self.assertEqual(read, ids[1:])
+        # Each claim is its own: one completed, one released, one
+        # deferred; none of them claimable by another meanwhile.
+        other = self.reopen(self.store)
+        self.assertEqual(other.claim_many(other.due().entries),
+                         [None] * 4)
+        claims[1].complete()
+        claims[2].release()
+        retry = claims[3].retry
+        retry.failed('451 later', Policy(3600), self.store.now())
+        claims[3].defer(retry)
+        first.release()
+        self.assertEqual(self.ids(other), [ids[0], ids[2]])
+
+    def test_claim_many_brings_big_messages_when_read(self):
+        # A store may leave a big message to be read when it is sent: what
+        # is read is the message, whatever the claims' number.
+        big = b'x' * (600 * 1024)
+        item = self.store.add('big@example.com', 'ann@example.com',
+                              ['bob@example.com'],
+                              self.message('big@example.com', big))
+        self.store.vote([item])
+        self.store.finish([item])
+        self.queue()
+        claims = self.store.claim_many(self.due().entries)
+        self.assertNotIn(None, claims)
+        for held in claims:
+            self.addCleanup(held.release)
+        fromaddr, toaddrs, message = claims[0].read()
+        self.assertEqual(bytes(message),
+                         self.message('big@example.com', big))
+        self.assertEqual(claims[0].message_id, 'big@example.com')
+
     def test_claims_in_threads_each_message_once(self):
         self.queue(*[['bob@example.com']] * 20)
         claimed = []

@@ -15,7 +15,9 @@ def message_id(message):
     return email.message_from_bytes(message.data)['Message-Id']
 
 
-class ProcessingTests(PostgresTestCase):
+class ProcessingCase(PostgresTestCase):
+    """A PostgreSQL queue, the SMTP test server, processors and
+    deliveries on them."""
 
     def setUp(self):
         super().setUp()
@@ -55,6 +57,9 @@ class ProcessingTests(PostgresTestCase):
                for n in range(count)]
         transaction.commit()
         return ids
+
+
+class ProcessingTests(ProcessingCase):
 
     def test_committed_mail_goes_out_at_once(self):
         thread = self.processor(self.store())
@@ -143,3 +148,119 @@ class ProcessingTests(PostgresTestCase):
         # the disk, and waiting), up to nine of each; the holder's lock,
         # the pass's listing, and the sessions asking for the count.
         self.assertLessEqual(self.sessions() - before, 24)
+
+
+class ClaimingAheadTests(ProcessingCase):
+    """A connection claims several messages in one statement
+    (`PostgresStore.claim_ahead`): never more than it is about to send,
+    and what it did not send is given back at once."""
+
+    def claims(self):
+        """The claims counted on the rows left in the queue."""
+        from zope.sendmail.stores.postgresql import sql
+        from zope.sendmail.stores.postgresql.url import QueueURL
+        queue = QueueURL(self.url).queue
+        return [count for (count,) in self.layer.psql(
+            f'SELECT claims FROM {sql.TABLE} WHERE queue = %s ORDER BY id',
+            (queue,))]
+
+    def test_no_more_than_a_connection_sends(self):
+        store = self.store()
+        self.assertGreater(store.claim_ahead, 1)
+        self.send(40)
+        thread = self.processor(store, connections=1, max_messages=15)
+        result = thread.process_once()
+        self.assertEqual(result.counts['sent'], 15)
+        self.assertEqual(result.counts['busy'], 0)
+        # The 25 left were never claimed: nothing held, nothing counted.
+        self.assertEqual(self.claims(), [0] * 25)
+        self.assertEqual(store.status().counts['sending'], 0)
+        thread.process_once()
+        thread.process_once()
+        self.assertEqual(len(self.server.messages), 40)
+        self.assertEqual(self.claims(), [])
+
+    def counting_store(self):
+        """A store that notes how many messages each claim asks for."""
+        from zope.sendmail.stores.postgresql.store import PostgresStore
+
+        class CountingStore(PostgresStore):
+            def claim_many(self, entries):
+                entries = list(entries)
+                self.asked.append(len(entries))
+                return super().claim_many(entries)
+        store = CountingStore(self.url)
+        store.asked = []
+        self.addCleanup(store.close, 10)
+        return store
+
+    def test_a_fast_relay_gets_messages_claimed_ten_at_once(self):
+        store = self.counting_store()
+        self.send(40)
+        thread = self.processor(store, connections=1)
+        self.assertEqual(thread.process_once().counts['sent'], 40)
+        # The first alone (how long a message takes is not known yet).
+        self.assertEqual(store.asked[0], 1)
+        self.assertEqual(sum(store.asked), 40)
+        self.assertLessEqual(len(store.asked), 10)
+
+    def test_a_slow_relay_gets_them_one_by_one(self):
+        # At 50 ms a reply, a message takes longer than a connection
+        # claims ahead for: other connections and processors may have
+        # the rest.
+        self.server.delay = 0.05
+        store = self.counting_store()
+        self.send(5)
+        thread = self.processor(store, connections=1)
+        self.assertEqual(thread.process_once().counts['sent'], 5)
+        self.assertEqual(store.asked, [1] * 5)
+
+    def test_a_burst_spreads_over_the_connections(self):
+        # Forty messages through a relay answering late: a connection is
+        # opened for every ten waiting (`RelaySchedule`), and each claims
+        # no more than its share, so that all four get some.
+        self.server.delay = 0.02
+        store = self.store()
+        self.send(40)
+        thread = self.processor(store, connections=4)
+        thread.process_once()
+        self.assertEqual(len(self.server.messages), 40)
+        self.assertEqual(len({m.peer for m in self.server.messages}), 4)
+
+    def test_stopping_gives_back_the_claims_held(self):
+        # A slow relay, a processor stopped while its connection holds
+        # claims made ahead: they are released at once (not when their
+        # lease runs out), and another processor sends them.
+        self.server.delay = 0.05
+        store = self.store()
+        ids = self.send(30)
+        thread = self.processor(store, connections=1)
+        thread.start()
+        self.assertTrue(wait_until(lambda: len(self.server.messages) >= 2,
+                                   10))
+        self.assertTrue(thread.stop(10))
+        left = store.status().counts
+        self.assertEqual(left['sending'], 0)
+        self.assertGreater(left['queued'], 0)
+        self.processor(self.store()).process_once()
+        sent = collections.Counter(message_id(m)
+                                   for m in self.server.messages)
+        self.assertEqual(sent, {f'<{i}>': 1 for i in ids})
+        self.assertEqual(self.claims(), [])
+
+    def test_a_big_message_is_read_when_sent(self):
+        # Claimed with others, a big message stays in the database until
+        # its turn; then it is read, whole.
+        from zope.sendmail.delivery import QueuedMailDelivery
+        delivery = QueuedMailDelivery(self.store())
+        body = (b'y' * 70 + b'\n') * 4500  # 320 KB
+        delivery.send('alice@example.com', ['bob@example.com'],
+                      b'Subject: big\n\n' + body + b'\n')
+        self.send(19)
+        transaction.commit()
+        self.processor(self.store(), connections=1).process_once()
+        self.assertEqual(len(self.server.messages), 20)
+        [big] = [m for m in self.server.messages if b'Subject: big' in
+                 m.data]
+        # Whole (the relay received it with CRLF line ends).
+        self.assertEqual(big.data.count(b'y' * 70 + b'\r\n'), 4500)

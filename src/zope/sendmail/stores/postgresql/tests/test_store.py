@@ -760,3 +760,66 @@ class DueListingTests(StoreTestBase):
         due = self.store.due(800)
         self.assertEqual((len(due.entries), due.more), (800, True))
         self.assertGreater(due.next_due, self.store.now() + 3000)
+
+
+class ClaimManyTests(StoreTestBase):
+
+    def test_claims_look_rows_up_by_their_key(self):
+        # A connection claims ten messages at once; each row is found by
+        # its primary key, even with statistics that know nothing of the
+        # queue (just filled): never by walking the queue's due index.
+        import uuid
+
+        from zope.sendmail.stores.postgresql import sql
+        self.store.status()  # the schema
+        self.layer.psql(
+            f"INSERT INTO {TABLE} (queue, message_id, fromaddr, toaddrs,"
+            f" message) SELECT %s, 'm' || n, 'a@x', ARRAY['b@x'],"
+            f" 'x'::bytea FROM generate_series(1, 20000) AS n",
+            (self.store.queue,))
+        self.addCleanup(self.layer.psql, f'DELETE FROM {TABLE} WHERE queue'
+                        f' = %s', (self.store.queue,))
+        ids = [row_id for (row_id,) in self.rows()[:10]]
+        plan = '\n'.join(row[0] for row in self.layer.psql(
+            'EXPLAIN ' + sql.CLAIM, {
+                'ids': ids, 'tokens': [uuid.uuid4() for _ in ids],
+                'queue': self.store.queue, 'holder': 1, 'lease': 60.0,
+                'max_text': 100, 'max_size': 1000, 'max_inline': 1000}))
+        self.assertNotIn('Seq Scan', plan)
+        self.assertNotIn(f'{TABLE}_due', plan)
+        self.assertIn(f'{TABLE}_pkey', plan)
+
+    def test_a_message_left_behind_is_read_while_the_claim_holds(self):
+        from zope.sendmail.stores.postgresql.store import CLAIM_AHEAD_INLINE
+        big = b'Message-Id: <big@x>\r\n\r\n' + b'x' * CLAIM_AHEAD_INLINE
+        small = b'Message-Id: <small@x>\r\n\r\nbody\r\n'
+        items = [self.store.add('big@x', 'ann@example.com', ['b@x'], big),
+                 self.store.add('small@x', 'ann@example.com', ['b@x'], small)]
+        self.store.vote(items)
+        self.store.acquire()
+        entries = self.store.due().entries
+        claims = self.store.claim_many(entries)
+        for held in claims:
+            self.addCleanup(held.release)
+        # Its claim taken away before it was read (its lease ran out and
+        # another processor took it): nothing to read; the other is whole.
+        self.layer.psql(f'UPDATE {TABLE} SET lease_token = NULL WHERE'
+                        f' message_id = %s', ('big@x',))
+        self.assertRaises(LookupError, claims[0].read)
+        self.assertEqual(bytes(claims[1].read()[2]), small)
+        # Claimed again (with the other, still held): read whole.
+        [held, none] = self.store.claim_many(entries)
+        self.addCleanup(held.release)
+        self.assertIsNone(none)
+        self.assertEqual(bytes(held.read()[2]), big)
+        self.assertEqual(held.message_id, 'big@x')
+
+    def test_one_message_twice_is_claimed_once(self):
+        self.queue()
+        self.store.acquire()
+        [entry] = self.store.due().entries
+        held, again = self.store.claim_many([entry, entry])
+        self.addCleanup(held.release)
+        self.assertIsNone(again)
+        held.complete()
+        self.assertEqual(self.rows(), [])
