@@ -7,6 +7,7 @@ observer (a bug in someone's metrics) is logged and never costs a message
 nor a connection thread.  `relay_name` names the relay a connection talks
 to (``host:port``, never a password) for log lines and metric labels.
 """
+import functools
 import logging
 
 from zope.interface import implementer
@@ -75,8 +76,10 @@ def relay_name(connection, default=UNKNOWN_RELAY):
     return default
 
 
+@functools.lru_cache(maxsize=64)
 def _bounded(text):
-    # Escaped and cut: a label, a log line, never a screenful.
+    # Escaped and cut: a label, a log line, never a screenful.  Asked for
+    # each message, of the few names of a processor's relays: remembered.
     text = printable(text)
     return text if len(text) <= _MAX_NAME else text[:_MAX_NAME] + '...'
 

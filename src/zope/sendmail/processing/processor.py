@@ -195,6 +195,9 @@ class QueueProcessor:
         sent = 0
         held = collections.deque()  # (entry, claim): claimed ahead, in order
         pace = None  # seconds a message takes over this connection
+        # Whether the store claims several messages at once (a store of
+        # another kind, not ours, claims one at a time).
+        ahead = getattr(self.store, 'claim_ahead', 1) > 1
         try:
             while sent < self.max_messages and run.going():
                 if self.may_send is not None and not self.may_send():
@@ -217,14 +220,14 @@ class QueueProcessor:
                         claimed.release()
                     run.put_back(entry)
                     break
-                if claimed is _UNCLAIMED:
+                if claimed is _UNCLAIMED and ahead:
                     claimed = self._claim_ahead(
                         run, entry, self.max_messages - sent, held, pace)
-                started = time.monotonic()
+                started = time.monotonic() if ahead else None
                 outcome = self._attempt(run, entry, connection, claimed)
                 if outcome is None:
                     break  # the connection is lost; the message waits
-                if outcome != 'busy':
+                if started is not None and outcome != 'busy':
                     # How long a message takes here, smoothed.
                     took = time.monotonic() - started
                     pace = took if pace is None else (pace + took) / 2
@@ -245,6 +248,8 @@ class QueueProcessor:
 
     def _pace(self, connection):
         """The schedule whose pace *connection* keeps: its relay's now."""
+        if getattr(self.mailer, 'next_relay', None) is None:
+            return self.schedule  # one relay (asked several times a message)
         return self.schedule_for(getattr(connection, 'relay', None))
 
     def _wait_turn(self, connection):
@@ -333,10 +338,10 @@ class QueueProcessor:
         burst still spreads over the connections.  The others' claims go
         to *held*; those not made count as busy.  `_UNCLAIMED` when
         *entry* alone is to be claimed (by `_attempt`)."""
-        # A store of another kind (not ours) claims one at a time.
-        ahead = min(getattr(self.store, 'claim_ahead', 1), room,
-                    max(1, (run.backlog() + 1) // self.connections),
-                    1 if pace is None else
+        ahead = min(self.store.claim_ahead, room)
+        if ahead <= 1 or pace is None:
+            return _UNCLAIMED
+        ahead = min(ahead, max(1, (run.backlog() + 1) // self.connections),
                     max(1, int(AHEAD_WINDOW / max(pace, 1e-6))))
         if ahead <= 1:
             return _UNCLAIMED
