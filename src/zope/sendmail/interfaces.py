@@ -1054,7 +1054,12 @@ class IConnectionPool(Interface):
         or row count (*fetch*).  *durable* False: committed without waiting
         for the server's disk (a processor's changes, harmless to lose in a
         crash of the server); True: as the server is configured (a vote);
-        None: either (a read).  Raises psycopg's errors."""
+        None: either (a read).  Raises psycopg's errors.  With *retry*, a
+        statement that failed on a connection found dead runs again on a
+        new one (it must be harmless to run twice); without, it is sent
+        once, and a connection lost before its answer came raises
+        `CommitUnknown <zope.sendmail.stores.postgresql.pool.CommitUnknown>`
+        (a vote: the caller finds out whether it committed)."""
 
     def transaction(work, durable=True, retry=True):
         """``work(connection)`` in one database transaction; what it

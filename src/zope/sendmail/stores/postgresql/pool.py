@@ -10,7 +10,10 @@ are in autocommit mode, each transaction explicit (psycopg's
 restarted, the network dropped) is closed, never given out again; a
 transaction that failed on a connection taken from the idle ones, before
 its commit was sent, is run once more on a new connection: the server
-restarting between two transactions costs no error.  Every connection is
+restarting between two transactions costs no error.  (An idle connection
+with something to read -- the server's goodbye, or the end of its socket --
+is dropped before it is used: a vote, sent once, is better not sent on a
+dead connection, whose answer would then be unknown.)  Every connection is
 opened with a connect timeout, TCP keepalives (a dead server or a cut
 network is seen within seconds while the connection waits for an answer),
 a TCP user timeout (the same when what it sent is never acknowledged:
@@ -18,6 +21,7 @@ a statement sent into a cut network) and a statement timeout (no
 statement waits for ever); the URL's own settings win.
 """
 import logging
+import select
 import threading
 
 from zope.interface import implementer
@@ -47,8 +51,9 @@ def said(error):
 
 
 class CommitUnknown(Exception):
-    """The connection was lost while its COMMIT was on its way: the
-    transaction may or may not have committed (see `ConnectionPool`)."""
+    """The connection was lost while its COMMIT (or a statement run once,
+    committing as it ends) was on its way: the transaction may or may not
+    have committed (see `ConnectionPool`)."""
 
 
 #: Milliseconds what a connection sent may go unacknowledged.
@@ -71,6 +76,19 @@ def connect_kwargs(conninfo, connect_timeout, keepalives=True):
                         keepalives_interval=2, keepalives_count=3,
                         tcp_user_timeout=TCP_USER_TIMEOUT)
     return {k: v for k, v in defaults.items() if k not in given}
+
+
+def _has_input(conn):
+    """Whether something waits to be read on the socket of *conn*, an idle
+    connection (or it is closed): a poll that does not wait."""
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except Exception:
+        # No socket to poll (psycopg's error for a connection gone, or
+        # the OS's): as good as dead, and closed by the caller.
+        return True
 
 
 class _Pooled:
@@ -150,6 +168,14 @@ class ConnectionPool:
             if pooled is None:
                 pooled = _Pooled(self.connect())
             elif pooled.conn.closed:
+                continue
+            elif _has_input(pooled.conn):
+                # An idle session has nothing to say but its end: the
+                # server's goodbye (a shutdown, a restart, a terminated
+                # backend) or the socket's end.  Better found now than
+                # after a statement was sent on it, whose outcome would
+                # then be unknown.
+                pooled.conn.close()
                 continue
             if durable is not None and pooled.durable != durable:
                 try:
@@ -231,7 +257,10 @@ class ConnectionPool:
         (``'one'``) or row count (``'count'``).  A statement that failed on
         a connection taken from the idle ones is run again on a new one
         (*retry*): a statement that changes rows must be harmless to run
-        twice (ours change only rows still holding a token)."""
+        twice (ours change only rows still holding a token).  Without
+        *retry*, the statement is sent once, and a connection lost before
+        its answer came raises `CommitUnknown`: it may have committed (a
+        vote: the caller finds out)."""
         psycopg = self.psycopg
         last = None
         for pooled in self._attempts(durable, retry):
@@ -245,6 +274,12 @@ class ConnectionPool:
                 else:
                     result = cursor.rowcount
             except psycopg.OperationalError as e:
+                if not retry and (pooled.conn.broken or pooled.conn.closed):
+                    # An error the server answered with (a timeout, a lock
+                    # not available) left the connection usable, and the
+                    # statement undone; a lost connection says nothing.
+                    pooled.conn.close()
+                    raise CommitUnknown(said(e)) from e
                 pooled.conn.close()
                 log.debug('%s: a connection was lost (%s)', self.name,
                           said(e))
