@@ -1071,6 +1071,29 @@ class IConnectionPool(Interface):
         """Close the idle connections; the pool may be used again."""
 
 
+class IVotes(Interface):
+    """The votes of one PostgreSQL store object's deliveries: a
+    transaction's messages written at once, with a token that tells what
+    became of a vote whose answer was lost.  Called by the store's `vote`
+    from any thread (each call on a connection of its own)."""
+
+    def cast(rows):
+        """Queue *rows* (``(message_id, fromaddr, toaddrs, message)``
+        tuples, at least one) atomically, with one notification of the
+        queue; return their row ids, in order.  A vote whose connection
+        was lost before its answer came is found out on another
+        connection: committed, it returns (the ids may then be fewer,
+        never wrong ones); not committed, or not to be told within a time
+        limit, `QueueError`.  `QueueError` too when the database is
+        unreachable or refuses the rows: then nothing was queued (unless
+        the error says it cannot be told)."""
+
+    def expire(age=3600.0):
+        """Delete the tokens of every store object's votes older than
+        *age* seconds (housekeeping: a process that ended left its
+        last); return how many.  Raises psycopg's errors."""
+
+
 class ILeaseKeeper(Interface):
     """What ties a processor's claims on a PostgreSQL queue to its life.
 

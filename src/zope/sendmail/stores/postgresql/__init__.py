@@ -3,8 +3,8 @@
 
 A queue is named by a ``postgresql:`` URL (`url`); `open_postgres_store`
 opens it and `create_schema` creates the tables (`sql`) in a database.
-The store (`store`) keeps a delivery's messages in memory until the vote,
-which inserts them in one database transaction; processors claim messages
+The store (`store`) keeps a delivery's messages in memory until the vote
+(`vote`), which inserts them in one statement; processors claim messages
 with row locks and leases (`claimed`, `lease`), are woken by LISTEN/NOTIFY
 (`listener`), and all work at once.  The package is imported only when a
 URL is opened: psycopg 3 comes with the ``postgresql`` extra, and opening

@@ -2,7 +2,8 @@
 
 One table holds the messages of every queue of a database
 (``zope_sendmail_queue``, a row per message, ``queue`` naming its queue);
-``zope_sendmail_schema`` records the schema's version.  A message is
+``zope_sendmail_schema`` records the schema's version, and
+``zope_sendmail_votes`` the last votes (see below).  A message is
 
 - *queued* or *deferred* (``rejected_at`` NULL): due at ``due_at``; a
   deferred one has failed ``attempts`` times (``last_attempt``,
@@ -21,12 +22,21 @@ a transaction's start is not when it decides), returned to Python as
 seconds since the epoch.  ``claims`` counts the claims of a message (the
 attempts started, whether or not they ended), for an operator's eyes.
 Statements take ``%(name)s`` parameters (psycopg's).
+
+``zope_sendmail_votes`` holds the tokens of the last votes: a delivery's
+vote writes its messages and a new token (with the rows' ids) in one
+statement, so that a vote whose answer was lost on the way can be found
+out exactly (`zope.sendmail.stores.postgresql.vote`).  It holds only the
+votes in flight and the last ones: a store object's votes delete the
+tokens of its earlier ones, a few at a time, and housekeeping those older
+than an hour.
 """
 
 #: The version of the schema this module creates and works with.
 VERSION = 1
 TABLE = 'zope_sendmail_queue'
 VERSION_TABLE = 'zope_sendmail_schema'
+VOTES_TABLE = 'zope_sendmail_votes'
 #: The channel every queue's commits are notified on; the payload is the
 #: queue's name (a channel per queue would need a name per queue within
 #: PostgreSQL's 63 bytes).
@@ -71,32 +81,109 @@ SCHEMA = [
         WHERE rejected_at IS NOT NULL""",
     f"INSERT INTO {VERSION_TABLE} (version) VALUES ({VERSION})",
 ]
+# The votes' tokens: created with the rest, or alone in a database of
+# version 1 made before it came (version 1 is not released yet).
+VOTES_SCHEMA = f"""
+    CREATE TABLE {VOTES_TABLE} (
+        token uuid PRIMARY KEY,
+        voted_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        ids bigint[]
+    )"""
+SCHEMA.append(VOTES_SCHEMA)
 
 LOCK_SCHEMA = "SELECT pg_advisory_xact_lock(%s, %s)"
 SCHEMA_VERSION = f"""
     SELECT to_regclass('{VERSION_TABLE}') IS NOT NULL AS present"""
+VOTES_PRESENT = f"SELECT to_regclass('{VOTES_TABLE}') IS NOT NULL"
 READ_VERSION = f"SELECT max(version) FROM {VERSION_TABLE}"
 
 # The database's clock, in seconds since the epoch.
 CLOCK = "SELECT extract(epoch FROM clock_timestamp())::float8"
 
-# -- A delivery's vote: the rows of one transaction, and one notification.
+# -- A delivery's vote: the rows of one transaction, its token, and one
+# notification (PostgreSQL delivers one per transaction for one payload).
 
-# Each row says the transaction's id (known before the COMMIT: if the
-# connection drops during the COMMIT, another connection asks whether it
-# committed) and notifies the queue (PostgreSQL delivers one notification
-# per transaction for one payload, however many rows say it).
-INSERT = f"""
+#: The most messages a vote writes in one statement; a bigger transaction
+#: writes them in several statements of one database transaction.
+VOTE_ROWS = 100
+
+
+def _values(count):
+    """The VALUES of *count* messages: parameters queue (one for all),
+    message_id<n>, fromaddr<n>, toaddrs<n>, message<n>."""
+    return ', '.join(
+        f'(%(queue)s, %(message_id{n})s, %(fromaddr{n})s, %(toaddrs{n})s,'
+        f' %(message{n})s)' for n in range(count))
+
+
+def vote(count, settled=True):
+    """The statement of a vote of *count* messages (at most `VOTE_ROWS`),
+    ONE round trip in autocommit: it writes the rows and the vote's
+    *token* with the rows' ids, notifies the queue and, with *settled*,
+    deletes the tokens of earlier votes given (*settled*, whose outcome
+    is known).  One row comes back: the ids, in the order of the messages
+    (the rows are inserted in the order of VALUES, each taking the
+    sequence's next value).  The parts of a statement see one snapshot
+    and run to completion whether or not the last part reads them; none
+    touches a row another touches (a new token is no settled one)."""
+    settle = f"""
+        settled AS (
+            DELETE FROM {VOTES_TABLE}
+            WHERE token = ANY(%(settled)s::uuid[])),""" if settled else ''
+    return f"""
+    WITH {settle}
+    queued AS (
+        INSERT INTO {TABLE} (queue, message_id, fromaddr, toaddrs, message)
+        VALUES {_values(count)}
+        RETURNING id),
+    voted AS (
+        INSERT INTO {VOTES_TABLE} (token, ids)
+        SELECT %(token)s::uuid, array_agg(id ORDER BY id) FROM queued
+        RETURNING ids)
+    SELECT ids, pg_notify('{CHANNEL}', %(queue)s) FROM voted"""
+
+
+def insert(count):
+    """Part of a vote of more than `VOTE_ROWS` messages: *count* of its
+    rows (one database transaction holds them all, and `VOTE_DONE`)."""
+    return f"""
     INSERT INTO {TABLE} (queue, message_id, fromaddr, toaddrs, message)
-    VALUES (%(queue)s, %(message_id)s, %(fromaddr)s, %(toaddrs)s,
-            %(message)s)
-    RETURNING id, pg_current_xact_id()::text,
-              pg_notify(%(channel)s, %(queue)s)"""
-NOTIFY = "SELECT pg_notify(%(channel)s, %(queue)s)"
-XACT_STATUS = "SELECT pg_xact_status(%(xid)s::xid8)"
-# The fallback when the server no longer knows (wrapped around): whether
-# the rows are there.
-COUNT_IDS = f"SELECT count(*) FROM {TABLE} WHERE id = ANY(%(ids)s)"
+    VALUES {_values(count)}
+    RETURNING id"""
+
+
+# The end of a vote written in several statements: its token with every
+# id, the settled tokens deleted, the queue notified.
+VOTE_DONE = f"""
+    WITH settled AS (
+        DELETE FROM {VOTES_TABLE} WHERE token = ANY(%(settled)s::uuid[]))
+    INSERT INTO {VOTES_TABLE} (token, ids)
+    VALUES (%(token)s::uuid, %(ids)s::bigint[])
+    RETURNING pg_notify('{CHANNEL}', %(queue)s)"""
+
+# What became of a vote whose answer was lost, asked on another connection:
+# its token is inserted (without ids) and committed.  The insert waits
+# while the vote's transaction, having inserted the token, is still in
+# progress (the token is the primary key); it then finds the token if the
+# vote committed, and inserts nothing.  Inserted, the token bars the vote
+# for good: a vote still on its way (not yet at its own insert of the
+# token) fails on it.  Whatever processors did with the rows since, the
+# token stays: exact either way.
+VOTE_FENCE = f"""
+    INSERT INTO {VOTES_TABLE} (token) VALUES (%(token)s::uuid)
+    ON CONFLICT (token) DO NOTHING
+    RETURNING token"""
+# Then, if the token was there: the ids of the vote's rows (a statement of
+# its own: its snapshot is taken after the wait), or NULL for the token
+# inserted by an earlier question (whose commit was cut off in turn).
+VOTE_IDS = f"SELECT ids FROM {VOTES_TABLE} WHERE token = %(token)s::uuid"
+# A bound on the fence's wait: a vote still in flight holds it up.
+LOCK_TIMEOUT = "SELECT set_config('lock_timeout', %(timeout)s, true)"
+# Housekeeping: the tokens of votes whose store object never voted again
+# (a process that ended) or could not delete them.
+EXPIRE_VOTES = f"""
+    DELETE FROM {VOTES_TABLE}
+    WHERE voted_at < clock_timestamp() - make_interval(secs => %(age)s)"""
 
 # -- A processor's listing and claims.
 

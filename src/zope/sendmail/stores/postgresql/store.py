@@ -5,9 +5,9 @@ The store keeps a queue's messages as rows of one table (`sql` has the
 schema and every statement), reached through a small pool of connections
 per store object (`pool`).  A delivery's messages stay in memory until its
 transaction votes; the vote inserts them all and notifies the queue in one
-database transaction (a COMMIT whose outcome the client never heard is
-resolved by asking the server about the transaction).  A processor lists
-the due rows, claims one at a time with ``FOR UPDATE SKIP LOCKED`` and a
+statement, one round trip (`vote`: a vote whose answer was lost is found
+out by its token).  A processor lists the due rows, claims one at a time
+with ``FOR UPDATE SKIP LOCKED`` and a
 lease (`claimed`, kept alive by `lease`), and is woken by notifications
 (`listener`).  Times are the database server's clock: `PostgresStore.now`
 is this host's clock corrected by the server's offset, measured now and
@@ -39,16 +39,15 @@ from zope.sendmail.stores.postgresql.listener import Listener
 from zope.sendmail.stores.postgresql.listener import Waiter
 from zope.sendmail.stores.postgresql.pool import CommitUnknown
 from zope.sendmail.stores.postgresql.pool import ConnectionPool
-from zope.sendmail.stores.postgresql.url import QueueURL
 from zope.sendmail.stores.postgresql.pool import said
+from zope.sendmail.stores.postgresql.url import QueueURL
+from zope.sendmail.stores.postgresql.vote import Votes
 
 
 log = logging.getLogger(__name__)
 
 #: How often (seconds) the offset of the server's clock is measured again.
 CLOCK_REFRESH = 300.0
-#: How long a vote whose COMMIT was cut off keeps asking what became of it.
-RESOLVE_TIMEOUT = 30.0
 #: How many messages a processor's connection claims at once (one
 #: statement, one round trip for them all; see `sql.CLAIM`).
 CLAIM_AHEAD = 10
@@ -200,6 +199,7 @@ class PostgresStore:
             self.url.conninfo, self.name, size=pool_size,
             connect_timeout=connect_timeout,
             statement_timeout=statement_timeout)
+        self.votes = Votes(self.pool, self.queue, self.name)
         self._lock = threading.Lock()
         self._schema_checked = False
         self._offset = 0.0
@@ -213,13 +213,6 @@ class PostgresStore:
         return f'<PostgresStore {self.name!r}>'
 
     # The database.
-
-    def _transaction(self, work, durable=True):
-        """``work(conn)`` in a transaction, once the schema is known to be
-        there (`ensure_schema`)."""
-        if not self._schema_checked:
-            self.ensure_schema()
-        return self.pool.transaction(work, durable)
 
     def _run(self, statement, params, fetch='all', durable=True,
              binary=False):
@@ -244,6 +237,16 @@ class PostgresStore:
                         f'queue {self.name}: the database holds schema'
                         f' version {version} of zope.sendmail\'s queue;'
                         f' this version knows {sql.VERSION}')
+                if not conn.execute(sql.VOTES_PRESENT).fetchone()[0]:
+                    # A database of version 1 made before votes had
+                    # tokens (not released: no new version for it).
+                    if not self.create:
+                        raise QueueError(
+                            f'queue {self.name}: the database\'s queue has'
+                            f' no {sql.VOTES_TABLE} table (add it with'
+                            f' zope-sendmail --create-schema)')
+                    conn.execute(sql.VOTES_SCHEMA)
+                    return True
                 return False
             if not self.create:
                 raise QueueError(
@@ -296,72 +299,17 @@ class PostgresStore:
         items = [item for item in items if item.row_id is None]
         if not items:
             return
-        xid, ids = [], []
-
-        def work(conn):
-            del ids[:]  # a second run, on a new connection
-            for item in items:
-                row_id, txid, notified = conn.execute(sql.INSERT, {
-                    'queue': self.queue, 'channel': sql.CHANNEL,
-                    'message_id': item.message_id,
-                    'fromaddr': item.fromaddr, 'toaddrs': item.toaddrs,
-                    'message': item.message}).fetchone()
-                ids.append(row_id)
-                xid[:] = [txid]
-
-        try:
-            self._transaction(work)
-        except CommitUnknown as e:
-            self._resolve(xid[0] if xid else None, ids, e)
-        except self.pool.psycopg.Error as e:
-            # The database's condition, or a refusal: the transaction
-            # aborts, nothing is queued.
-            raise QueueError(f'queue {self.name}: cannot queue'
-                             f' {len(items)} message(s): {said(e)}') from e
+        if not self._schema_checked:
+            self.ensure_schema()
+        ids = self.votes.cast([(item.message_id, item.fromaddr,
+                                item.toaddrs, item.message)
+                               for item in items])
+        # The ids are all there unless the vote's answer was lost and its
+        # token deleted by hand: rows then unknown, not removed by discard.
         for item, row_id in zip(items, ids):
             item.row_id = row_id
+        for item in items:
             item.message = None  # in the database now: no second copy
-
-    def _resolve(self, xid, ids, error):
-        """Return if the vote whose COMMIT was cut off (*error*) committed
-        (transaction *xid*, rows *ids*); raise `QueueError` if it did not,
-        or if the server cannot tell within `RESOLVE_TIMEOUT` seconds."""
-        psycopg = self.pool.psycopg
-        log.warning('queue %s: the connection was lost during a commit (%s);'
-                    ' asking the server whether it committed', self.name,
-                    error)
-        deadline = time.monotonic() + RESOLVE_TIMEOUT
-        status = None
-
-        def ask(conn):
-            status = conn.execute(sql.XACT_STATUS, {'xid': xid}
-                                  ).fetchone()[0]
-            if status is None and ids:
-                # Too old for the server to know (it cannot be, seconds
-                # later, but its answer is no answer): are the rows there?
-                count = conn.execute(sql.COUNT_IDS, {'ids': ids}
-                                     ).fetchone()[0]
-                status = 'committed' if count else 'aborted'
-            return status
-        while xid is not None:
-            try:
-                status = self.pool.transaction(ask)
-            except (psycopg.Error, CommitUnknown) as e:
-                status = f'unknown ({said(e)})'
-            if status in ('committed', 'aborted'):
-                break
-            if time.monotonic() > deadline:
-                log.error('queue %s: cannot tell whether a vote committed'
-                          ' (transaction %s: %s); if it did, its messages'
-                          ' are sent although the transaction fails',
-                          self.name, xid, status)
-                break
-            time.sleep(0.2)
-        if status == 'committed':
-            log.info('queue %s: it did commit', self.name)
-            return
-        raise QueueError(f'queue {self.name}: the vote\'s commit failed'
-                         f' ({error}); nothing was queued')
 
     def finish(self, items):
         if items:
@@ -556,6 +504,12 @@ class PostgresStore:
         if cleared:
             log.info('queue %s: cleared the claims of %d message(s) left by'
                      ' processors that are gone', self.name, len(cleared))
+        try:
+            self.votes.expire()
+        except psycopg.Error as e:
+            # Old tokens wait for the next housekeeping: harmless.
+            log.warning('queue %s: cannot delete the old votes\' tokens:'
+                        ' %s', self.name, said(e))
 
     def close(self, timeout=None):
         with self._lock:

@@ -488,17 +488,6 @@ class HostileRowTests(StoreTestBase):
 
 class VoteTests(StoreTestBase):
 
-    def test_one_transaction_for_the_batch(self):
-        items = [self.store.add(f'{n}@x', 'a@x', ['b@x'], b'M')
-                 for n in range(3)]
-        self.store.vote(items)
-        ids = [row[0] for row in self.rows()]
-        self.assertEqual(ids, [item.row_id for item in items])
-        self.assertEqual(self.layer.psql(
-            f'SELECT count(DISTINCT xmin::text) FROM {TABLE}'
-            f' WHERE queue = %s', (self.store.queue,)), [(1,)])
-        self.store.finish(items)
-
     def test_the_database_down_at_the_vote_fails_it(self):
         from zope.sendmail.interfaces import QueueError
         self.queue()  # the schema is there, a connection pooled
@@ -540,56 +529,6 @@ class VoteTests(StoreTestBase):
         self.assertEqual(len(self.store.due().entries), 1)
         self.queue()
         self.assertEqual(len(self.rows()), 2)
-
-    def test_a_commit_cut_off_is_resolved_by_asking(self):
-        from zope.sendmail.stores.postgresql.pool import CommitUnknown
-        store = self.store
-        self.queue()
-        # The connection dies after the COMMIT reached the server: the
-        # client hears nothing, the server committed.
-        real = store.pool.transaction
-        calls = []
-
-        def cut_off(work, retry=True):
-            if calls:
-                return real(work, retry)
-            calls.append(1)
-            real(work, retry)
-            raise CommitUnknown('server closed the connection')
-        store.pool.transaction = cut_off
-        items = [store.add('c@x', 'a@x', ['b@x'], b'M')]
-        store.vote(items)  # no error: it committed
-        store.finish(items)
-        self.assertEqual(len(self.rows()), 2)
-        self.assertIn('it did commit', self.log.records[-1].msg)
-
-    def test_a_commit_cut_off_that_failed_fails_the_vote(self):
-        from zope.sendmail.interfaces import QueueError
-        from zope.sendmail.stores.postgresql.pool import CommitUnknown
-        store = self.store
-        self.queue()
-        real = store.pool.transaction
-        calls = []
-
-        def cut_off(work, retry=True):
-            if calls:
-                return real(work, retry)
-            calls.append(1)
-
-            def rolled_back(conn):
-                work(conn)
-                raise RuntimeError('rolled back')
-            try:
-                real(rolled_back, retry)
-            except RuntimeError:
-                pass
-            raise CommitUnknown('server closed the connection')
-        store.pool.transaction = cut_off
-        items = [store.add('c@x', 'a@x', ['b@x'], b'M')]
-        with self.assertRaisesRegex(QueueError, 'nothing was queued'):
-            store.vote(items)
-        store.discard(items)
-        self.assertEqual(len(self.rows()), 1)
 
 
 class DatabaseAwayTests(StoreTestBase):
