@@ -6,12 +6,13 @@ schema and every statement), reached through a small pool of connections
 per store object (`pool`).  A delivery's messages stay in memory until its
 transaction votes; the vote inserts them all and notifies the queue in one
 statement, one round trip (`vote`: a vote whose answer was lost is found
-out by its token).  A processor lists the due rows, claims one at a time
-with ``FOR UPDATE SKIP LOCKED`` and a
-lease (`claimed`, kept alive by `lease`), and is woken by notifications
-(`listener`).  Times are the database server's clock: `PostgresStore.now`
-is this host's clock corrected by the server's offset, measured now and
-then.  Every host's processors work at once.
+out by its token).  A processor lists the due rows, claims them with
+``FOR UPDATE SKIP LOCKED`` and a lease, a few at a time for each of its
+connections (`claim_many`, `claimed`; the leases kept alive by `lease`),
+and is woken by notifications (`listener`).  Times are the database
+server's clock: `PostgresStore.now` is this host's clock corrected by the
+server's offset, measured now and then.  Every host's processors work at
+once.
 """
 import logging
 import threading
