@@ -814,7 +814,11 @@ class IClaimedMessage(IQueueEntry):
 
     def complete():
         """The message was delivered: remove it and its bookkeeping, and
-        release the claim."""
+        release the claim.  A store may record it a moment later, with
+        others (the PostgreSQL store's `ICompletions`); until then it stays
+        claimed, and what the store object it was claimed from answers
+        (`IQueueStore.due`, `present`, `status`, listings) comes after it.
+        """
 
     def defer(retry, recipients=None):
         """Keep the message for a later attempt, due at
@@ -1092,6 +1096,31 @@ class IVotes(Interface):
         """Delete the tokens of every store object's votes older than
         *age* seconds (housekeeping: a process that ended left its
         last); return how many.  Raises psycopg's errors."""
+
+
+class ICompletions(Interface):
+    """What records the messages sent through the claims of one
+    PostgreSQL store object: deleted in groups by a thread of its own (see
+    `zope.sendmail.stores.postgresql.completions`).  Started at the first
+    completion, stopped by `IQueueStore.close`."""
+
+    def complete(claimed):
+        """Record that the message of *claimed* (a claim of this store) was
+        sent: its row deleted if the claim still holds, soon, with others.
+        Returns at once, after waiting for the calling thread's previous
+        completion, if it is not recorded yet: a thread has at most one
+        message waiting to be recorded.  Never raises for the database's
+        sake: what cannot be recorded is logged as a possible duplicate."""
+
+    def flush(timeout=None):
+        """Wait until every completion handed over so far is recorded (or
+        could not be); False if *timeout* seconds passed first.  The store
+        calls it before it answers what is due, present, or in the
+        queue."""
+
+    def close(timeout=None):
+        """`flush`, then stop the thread; completions after are recorded
+        at once by their caller."""
 
 
 class ILeaseKeeper(Interface):

@@ -169,7 +169,12 @@ class ClaimedMessage:
                         ' be sent twice', self.location, what)
 
     def complete(self):
-        self._change(sql.COMPLETE, {}, 'sent')
+        # Recorded with others by the store's thread (see `completions`).
+        if self._done:
+            return
+        self._done = True
+        self._envelope = None
+        self._store.completions.complete(self)
 
     def defer(self, retry, recipients=None):
         toaddrs = None if recipients is None else [str(a) for a in

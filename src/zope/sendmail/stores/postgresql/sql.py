@@ -267,7 +267,13 @@ READ = f"""
 # -- What the holder of a claim does with it: nothing unless the token is
 # still the row's (a processor that lost its lease changes nothing).
 
-COMPLETE = f"DELETE FROM {TABLE} WHERE id = %(id)s AND lease_token = %(token)s"
+# Messages sent: their rows deleted, several at once (`completions`), each
+# looked up by its primary key; the ids of those deleted come back.
+COMPLETE = f"""
+    DELETE FROM {TABLE} AS m
+    USING unnest(%(ids)s::bigint[], %(tokens)s::uuid[]) AS sent(id, token)
+    WHERE m.id = sent.id AND m.lease_token = sent.token
+    RETURNING m.id"""
 DEFER = f"""
     UPDATE {TABLE}
     SET due_at = to_timestamp(%(next_attempt)s),

@@ -8,11 +8,11 @@ transaction votes; the vote inserts them all and notifies the queue in one
 statement, one round trip (`vote`: a vote whose answer was lost is found
 out by its token).  A processor lists the due rows, claims them with
 ``FOR UPDATE SKIP LOCKED`` and a lease, a few at a time for each of its
-connections (`claim_many`, `claimed`; the leases kept alive by `lease`),
-and is woken by notifications (`listener`).  Times are the database
-server's clock: `PostgresStore.now` is this host's clock corrected by the
-server's offset, measured now and then.  Every host's processors work at
-once.
+connections (`claim_many`, `claimed`; the leases kept alive by `lease`;
+what was sent recorded in groups by `completions`), and is woken by
+notifications (`listener`).  Times are the database server's clock:
+`PostgresStore.now` is this host's clock corrected by the server's
+offset, measured now and then.  Every host's processors work at once.
 """
 import logging
 import threading
@@ -35,6 +35,7 @@ from zope.sendmail.stores.postgresql.claimed import MAX_TEXT
 from zope.sendmail.stores.postgresql.claimed import ClaimedMessage
 from zope.sendmail.stores.postgresql.claimed import check_envelope
 from zope.sendmail.stores.postgresql.claimed import retry_state
+from zope.sendmail.stores.postgresql.completions import Completions
 from zope.sendmail.stores.postgresql.lease import LeaseKeeper
 from zope.sendmail.stores.postgresql.listener import Listener
 from zope.sendmail.stores.postgresql.listener import Waiter
@@ -201,6 +202,8 @@ class PostgresStore:
             connect_timeout=connect_timeout,
             statement_timeout=statement_timeout)
         self.votes = Votes(self.pool, self.queue, self.name)
+        self.completions = Completions(self.pool, self.keeper_discard,
+                                       self.durable_outcomes, self.name)
         self._lock = threading.Lock()
         self._schema_checked = False
         self._offset = 0.0
@@ -364,7 +367,17 @@ class PostgresStore:
     def standby_wait(self, stopping):
         return False  # never a standby
 
+    def _settled(self):
+        """Wait until what this object's claims sent is recorded (see
+        `completions`), as long as a group's statement may take; say so
+        if it was not (the answer may then count it still)."""
+        if not self.completions.flush(
+                2 * (self.pool.statement_timeout or 60.0)):
+            log.warning('queue %s: messages sent are not recorded yet (the'
+                        ' database is slow to answer)', self.name)
+
     def due(self, limit=None):
+        self._settled()  # what was sent is not due
         psycopg = self.pool.psycopg
         params = {'queue': self.queue,
                   'limit': None if limit is None else limit + 1}
@@ -460,6 +473,7 @@ class PostgresStore:
         return claims
 
     def present(self, keys):
+        self._settled()
         keys = set(keys)
         ids = [key[0] for key in keys]
         if not ids:
@@ -516,6 +530,8 @@ class PostgresStore:
         with self._lock:
             listener, self._listener = self._listener, None
             keeper, self._keeper = self._keeper, None
+        # What was sent is recorded first, while the claims still hold.
+        self.completions.close(timeout)
         if listener is not None:
             listener.stop(timeout)
         if keeper is not None:
@@ -525,6 +541,7 @@ class PostgresStore:
     # What an operator asks.
 
     def _ask(self, what, statement, params, fetch='all'):
+        self._settled()  # what this object sent is gone
         try:
             return self._run(statement, params, fetch)
         except self.pool.psycopg.Error as e:

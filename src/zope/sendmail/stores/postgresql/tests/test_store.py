@@ -11,14 +11,13 @@ import time
 import unittest
 
 from zope.interface.verify import verifyObject
-from zope.testing.loggingsupport import InstalledHandler
 
 from zope.sendmail.tests.support import child_env
 from zope.sendmail.tests.support import wait_until
+from zope.sendmail.tests.support.pgstore import TABLE
+from zope.sendmail.tests.support.pgstore import StoreTestBase
 from zope.sendmail.tests.support.postgres import PostgresTestCase
 
-
-TABLE = 'zope_sendmail_queue'
 
 # A child that claims the first due message and waits; SIGSTOP pauses it
 # (alive, its session open), SIGKILL ends it.
@@ -39,70 +38,6 @@ from zope.sendmail.stores.postgresql import create_schema
 time.sleep(max(0, float(sys.argv[2]) - time.time()))
 print(create_schema(sys.argv[1]), flush=True)
 '''
-
-
-class StoreTestBase(PostgresTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.log = InstalledHandler('zope.sendmail')
-        self.addCleanup(self.log.uninstall)
-        self.url = self.layer.url()
-        self.store = self.open()
-
-    def open(self, url=None, **options):
-        from zope.sendmail.stores.postgresql import open_postgres_store
-        store = open_postgres_store(url or self.url, **options)
-        self.addCleanup(store.close, 10)
-        return store
-
-    def queue(self, store=None, to=('bob@example.com',), n=1):
-        store = store or self.store
-        items = [store.add(f'm{i}@x', 'ann@example.com', list(to),
-                           b'Message-Id: <m%d@x>\r\n\r\nbody\r\n' % i)
-                 for i in range(n)]
-        store.vote(items)
-        store.finish(items)
-        return items
-
-    def claim(self, store=None, index=0):
-        store = store or self.store
-        store.acquire()
-        entry = store.due().entries[index]
-        held = store.claim(entry)
-        self.assertIsNotNone(held)
-        self.addCleanup(held.release)
-        return held
-
-    def rows(self, columns='id'):
-        return self.layer.psql(
-            f'SELECT {columns} FROM {TABLE} WHERE queue = %s ORDER BY id',
-            (self.store.queue,))
-
-    def insert(self, **columns):
-        """A row written by hand (as anyone with access could)."""
-        columns.setdefault('queue', self.store.queue)
-        names = ', '.join(columns)
-        marks = ', '.join(['%s'] * len(columns))
-        [(row_id,)] = self.layer.psql(
-            f'INSERT INTO {TABLE} ({names}) VALUES ({marks}) RETURNING id',
-            tuple(columns.values()))
-        return row_id
-
-    def spawn(self, code, *args):
-        child = subprocess.Popen(
-            [sys.executable, '-c', code, *map(str, args)],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-            env=child_env())
-
-        def reap():
-            if child.poll() is None:
-                child.send_signal(signal.SIGCONT)
-                child.kill()
-            child.wait(10)
-            child.stdout.close()
-        self.addCleanup(reap)
-        return child
 
 
 class ObjectsTests(StoreTestBase):
@@ -633,6 +568,7 @@ class OutcomeTests(StoreTestBase):
         held = store.claim(entry)
         held.read()
         held.complete()
+        self.assertTrue(store.completions.flush(10))
         return kinds
 
     def test_a_claim_does_not_wait_for_the_disk_an_outcome_does(self):

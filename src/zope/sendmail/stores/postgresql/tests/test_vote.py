@@ -7,45 +7,18 @@ import threading
 import uuid
 
 from zope.interface.verify import verifyObject
-from zope.testing.loggingsupport import InstalledHandler
 
+from zope.sendmail.tests.support.pgstore import TABLE
+from zope.sendmail.tests.support.pgstore import StoreTestBase
 from zope.sendmail.tests.support import wait_until
-from zope.sendmail.tests.support.postgres import PostgresTestCase
 
 
-TABLE = 'zope_sendmail_queue'
 VOTES = 'zope_sendmail_votes'
 
 
-class VoteTestBase(PostgresTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.log = InstalledHandler('zope.sendmail')
-        self.addCleanup(self.log.uninstall)
-        self.url = self.layer.url()
-        self.store = self.open()
-
-    def open(self, url=None):
-        """A store of the test's queue, or of *url*."""
-        from zope.sendmail.stores.postgresql import open_postgres_store
-        store = open_postgres_store(url or self.url)
-        self.addCleanup(store.close, 10)
-        return store
-
-    def queue(self, store=None, n=1):
-        store = store or self.store
-        items = [store.add(f'm{i}@x', 'ann@example.com', ['bob@example.com'],
-                           b'Message-Id: <m%d@x>\r\n\r\nbody\r\n' % i)
-                 for i in range(n)]
-        store.vote(items)
-        store.finish(items)
-        return items
-
-    def rows(self, columns='id'):
-        return self.layer.psql(
-            f'SELECT {columns} FROM {TABLE} WHERE queue = %s ORDER BY id',
-            (self.store.queue,))
+class VoteTestBase(StoreTestBase):
+    """The store tests' base (a queue of the test's own, its store, rows
+    read once what its stores sent is recorded), and the votes' table."""
 
     def clear_votes(self):
         """No tokens but the next ones (the database is every test's)."""
