@@ -58,6 +58,19 @@ class StoreTestBase(PostgresTestCase):
             f'SELECT {columns} FROM {TABLE} WHERE queue = %s ORDER BY id',
             (self.store.queue,))
 
+    def many_rows(self, count):
+        """*count* small rows written at once (removed after the test), the
+        table's statistics not told of them; their ids."""
+        self.store.status()  # the schema
+        self.layer.psql(
+            f"INSERT INTO {TABLE} (queue, message_id, fromaddr, toaddrs,"
+            f" message) SELECT %s, 'm' || n, 'a@x', ARRAY['b@x'],"
+            f" 'x'::bytea FROM generate_series(1, %s) AS n",
+            (self.store.queue, count))
+        self.addCleanup(self.layer.psql, f'DELETE FROM {TABLE} WHERE queue'
+                        f' = %s', (self.store.queue,))
+        return [row_id for (row_id,) in self.rows()]
+
     def insert(self, **columns):
         """A row written by hand (as anyone with access could)."""
         columns.setdefault('queue', self.store.queue)

@@ -129,15 +129,7 @@ class CompletionsTests(StoreTestBase):
 
     def test_rows_are_looked_up_by_their_key(self):
         from zope.sendmail.stores.postgresql import sql
-        self.store.status()  # the schema
-        self.layer.psql(
-            f"INSERT INTO {TABLE} (queue, message_id, fromaddr, toaddrs,"
-            f" message) SELECT %s, 'm' || n, 'a@x', ARRAY['b@x'],"
-            f" 'x'::bytea FROM generate_series(1, 20000) AS n",
-            (self.store.queue,))
-        self.addCleanup(self.layer.psql, f'DELETE FROM {TABLE} WHERE queue'
-                        f' = %s', (self.store.queue,))
-        ids = [row_id for (row_id,) in self.rows()[:10]]
+        ids = self.many_rows(20000)[:10]
         plan = '\n'.join(row[0] for row in self.layer.psql(
             'EXPLAIN ' + sql.COMPLETE,
             {'ids': ids, 'tokens': [uuid.uuid4() for _ in ids]}))
