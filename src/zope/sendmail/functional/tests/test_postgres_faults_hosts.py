@@ -85,6 +85,36 @@ class StopWhileCutOffTests(PostgresHostsTestCase):
 
     STOP_TIMEOUT = 3.0
 
+    def cut_off_and_stop(self, queue, child, name, rows, timeout):
+        """Once *child* (processor *name*, on host 0) holds claims, cut its
+        host off, let its statements and sends get stuck, and SIGTERM it;
+        (the Message-Ids it held, by *rows*, the seconds it took to exit,
+        its status).  The host is restored after."""
+        self.assertTrue(wait_until(
+            lambda: self.leased(queue, self.holders(name))
+            or child.poll() is not None, 30), self.stderr(child))
+        self.assertIsNone(child.poll(), self.stderr(child))
+        holders = self.holders(name)
+        self.layer.hosts.cut(0)
+        self.addCleanup(self.layer.hosts.restore, 0)
+        time.sleep(1.0)  # its statements and sends are now stuck
+        in_flight = {rows[row] for row in self.leased(queue, holders)}
+        start = time.monotonic()
+        status = self.terminate(child, timeout=timeout)
+        exited = time.monotonic() - start
+        self.layer.hosts.restore(0)
+        return in_flight, exited, status
+
+    def finish(self, queue, ids, in_flight):
+        """Let another host send the rest; check that nothing was lost and
+        only *in_flight* sent twice; the number of duplicates."""
+        other = self.daemon(queue, 'finisher', '--connections', 4,
+                            '--interval', 1, host=1)
+        self.server.delay = 0
+        self.assertTrue(self.drained(queue, 60), f'{self.left(queue)} left')
+        self.assertEqual(self.terminate(other), 0, self.stderr(other))
+        return self.check_sent_once(ids, [in_flight])
+
     def test_stop_is_bounded_while_the_database_is_unreachable(self):
         queue = self.new_queue()
         ids = self.fill(queue, 60)
@@ -96,28 +126,11 @@ class StopWhileCutOffTests(PostgresHostsTestCase):
             str(self.server.port), '--connections', 2, '--interval', 1,
             '--lease-timeout', 4, '--lease-renew', 1, '--lease-margin', 1,
             '--stop-timeout', self.STOP_TIMEOUT], host=0)
-        self.assertTrue(wait_until(
-            lambda: self.leased(queue, self.holders('stopper'))
-            or child.poll() is not None, 30), self.stderr(child))
-        self.assertIsNone(child.poll(), self.stderr(child))
-        holders = self.holders('stopper')
-        self.layer.hosts.cut(0)
-        self.addCleanup(self.layer.hosts.restore, 0)
-        time.sleep(1.0)  # its statements and sends are now stuck
-        in_flight = {rows[row] for row in self.leased(queue, holders)}
-        start = time.monotonic()
-        self.terminate(child, timeout=self.STOP_TIMEOUT + 20)
-        exited = time.monotonic() - start
+        in_flight, exited, status = self.cut_off_and_stop(
+            queue, child, 'stopper', rows, self.STOP_TIMEOUT + 20)
         said = json.loads(child.stdout.read().decode() or '{}')
         self.assertIn('seconds', said, self.stderr(child))
-        self.layer.hosts.restore(0)
-        # The rest is sent by another host, nothing lost.
-        other = self.daemon(queue, 'finisher', '--connections', 4,
-                            '--interval', 1, host=1)
-        self.server.delay = 0
-        self.assertTrue(self.drained(queue, 60), f'{self.left(queue)} left')
-        self.assertEqual(self.terminate(other), 0, self.stderr(other))
-        duplicates = self.check_sent_once(ids, [in_flight])
+        duplicates = self.finish(queue, ids, in_flight)
         print(f'\n{self.id()}: {len(ids)} messages, the processor cut off'
               f' from the database and the relay holding'
               f' {len(in_flight)} claim(s): stop({self.STOP_TIMEOUT:g})'
@@ -137,25 +150,10 @@ class StopWhileCutOffTests(PostgresHostsTestCase):
                             '--interval', 1, '--lease-timeout', 4,
                             '--lease-renew', 1, '--lease-margin', 1,
                             '--timeout', 5, host=0)
-        self.assertTrue(wait_until(
-            lambda: self.leased(queue, self.holders('program'))
-            or child.poll() is not None, 30), self.stderr(child))
-        holders = self.holders('program')
-        self.layer.hosts.cut(0)
-        self.addCleanup(self.layer.hosts.restore, 0)
-        time.sleep(1.0)
-        in_flight = {rows[row] for row in self.leased(queue, holders)}
-        start = time.monotonic()
-        status = self.terminate(child, timeout=90)
-        exited = time.monotonic() - start
+        in_flight, exited, status = self.cut_off_and_stop(
+            queue, child, 'program', rows, 90)
         self.assertEqual(status, 0, self.stderr(child))
-        self.layer.hosts.restore(0)
-        other = self.daemon(queue, 'finisher', '--connections', 4,
-                            '--interval', 1, host=1)
-        self.server.delay = 0
-        self.assertTrue(self.drained(queue, 60), f'{self.left(queue)} left')
-        self.assertEqual(self.terminate(other), 0, self.stderr(other))
-        duplicates = self.check_sent_once(ids, [in_flight])
+        duplicates = self.finish(queue, ids, in_flight)
         print(f'\n{self.id()}: {len(ids)} messages, zope-sendmail cut off'
               f' holding {len(in_flight)} claim(s) exited {exited:.2f} s'
               f' after SIGTERM (status {status}); {duplicates}'
